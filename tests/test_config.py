@@ -1,0 +1,91 @@
+"""Every job of a command line is composed and validated before anything runs."""
+import pytest
+
+from conftest import XNLI, run_xlt
+from xlt.precheck import check
+
+BAD_INPUT = [
+    (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),
+    (["technique=frozen"], "technique: unknown option 'frozen'"),
+    (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: xnli15, xnli6"),
+    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, smoke"),
+    (["languages.eval=[en,xx]"], "languages.eval: unknown value 'xx'; allowed: ar, bg"),
+    (["languages.eval=[]"], "languages.eval: is empty"),
+    (["languages.eval=[en,en]"], "languages.eval: lists a language twice"),
+    (["train.batch_size=abc"], "train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["train.batch_size=0"], "train.batch_size: must be a positive number, got 0"),
+    (["train.learning_rate=-1e-5"], "train.learning_rate: must be a positive number"),
+    (["train.epochs=0"], "train.epochs: must be a positive number"),
+    (["train.max_length=1024"], "train.max_length: 1024 exceeds 512"),
+    (["train.warmup=1.5"], "train.warmup: is a fraction of the training steps in [0, 1)"),
+    (["train.precision=fp8"], "train.precision: unknown value 'fp8'"),
+    (["model.pooling=max"], "model.pooling: unknown value 'max'; allowed: cls, mean"),
+    (["trian.seed=1"], "trian: Key 'trian' not in 'XltConfig'"),
+    (["model=local"], "model.path: is empty; give a hub id or a local directory"),
+    (["model=local", "model.path=/no/such/dir"], "model.path: local model directory '/no/such/dir' does not exist"),
+    (["data=jsonl"], "data.dir: is empty; use data=jsonl data.dir=DIR"),
+    (["data=jsonl", "data.dir=/no/such/dir"], "data.dir: JSONL directory '/no/such/dir' does not exist"),
+    (["model=mbert"], "model.path: 'bert-base-multilingual-cased' is not in the Hugging Face cache"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", BAD_INPUT, ids=[" ".join(o) for o, _ in BAD_INPUT])
+def test_bad_input_is_one_line_naming_the_field(overrides, expected):
+    problem = check(["model=tiny", "data=sample", *overrides])
+    assert problem is not None and problem.startswith(expected), problem
+    assert "\n" not in problem
+
+
+def test_every_job_of_a_sweep_is_checked_before_any_runs():
+    # The bad value is in the second job of the grid, after a valid one.
+    assert check(["model=tiny", "data=sample", "train.batch_size=8,-1"], multirun=True) \
+        == "train.batch_size: must be a positive number, got -1"
+    assert check(["model=tiny", "data=sample", "languages.eval=[de,xx]"]).startswith("languages.eval")
+
+
+def test_valid_configs_pass(tmp_path):
+    assert check(["experiment=smoke"], multirun=True) is None
+    assert check(["model=tiny", "data=jsonl", f"data.dir={XNLI}", "languages=xnli6"]) is None
+
+
+def test_missing_language_file_is_named(tmp_path):
+    (tmp_path / "train.en.jsonl").write_text("")
+    problem = check(["model=tiny", "data=jsonl", f"data.dir={tmp_path}", "languages.eval=[en]"])
+    assert problem.startswith("data.dir:") and "validation.en.jsonl, test.en.jsonl" in problem
+
+
+def test_sweep_grid_expands_like_hydra():
+    from xlt.precheck import job_overrides
+
+    jobs = job_overrides(["model=mbert,xlmr", "technique=fine_tune,feature_extraction",
+                          "train.batch_size=8,16"], True, {})
+    assert len(jobs) == 8 and ["model=xlmr", "technique=feature_extraction", "train.batch_size=16"] in jobs
+    # Sweeper params from a preset are overridden by the command line, as in Hydra.
+    blog = {"model": "mbert,mbert_uncased,xlmr,distilmbert", "technique": "fine_tune,feature_extraction"}
+    assert len(job_overrides([], True, blog)) == 8
+    assert len(job_overrides(["model=xlmr"], True, blog)) == 2
+
+
+def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    result = run_xlt("-m", "experiment=smoke", "train.batch_size=16,-2", f"output_dir={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "xlt: error: train.batch_size: must be a positive number, got -2"
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not any(tmp_path.iterdir())  # no MLflow store, no job directory, no run left RUNNING
+
+
+def test_blog_preset_matches_the_seed_experiment():
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import register_schema, validate
+    from xlt.precheck import CONF_DIR
+
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        raw = compose("config", overrides=["experiment=blog"], return_hydra_config=True)
+    cfg = validate(raw)
+    assert (cfg.train.max_train_samples, cfg.train.epochs, cfg.train.batch_size) == (15000, 3, 8)
+    assert (cfg.train.learning_rate, cfg.train.eval_steps) == (5e-5, 500)
+    assert cfg.languages.eval == ["en", "de", "fr", "es", "ar", "zh"] and cfg.data.source == "hub"
+    assert dict(raw.hydra.sweeper.params) == {"model": "mbert,mbert_uncased,xlmr,distilmbert",
+                                              "technique": "fine_tune,feature_extraction"}

@@ -1,0 +1,225 @@
+"""Typed config schema for an xlt job, and its validation.
+
+The dataclasses are registered in Hydra's ConfigStore as `xlt_schema`, which
+`conf/config.yaml` lists first in its defaults, so Hydra type-checks every
+override on composition. `validate` then checks what types cannot express
+(ranges, language codes, paths) and returns the typed object the job uses.
+Nothing here imports torch or transformers: validation must stay instant.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from xlt.errors import ConfigError
+
+XNLI_LANGUAGES = (
+    "ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh",
+)
+MODEL_SOURCES = ("hub", "local", "tiny")
+TECHNIQUES = ("fine_tune", "feature_extraction")
+DATA_SOURCES = ("hub", "jsonl", "sample")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("cls", "mean")
+SAMPLE_DIR = Path(__file__).parent / "sample"
+
+
+@dataclass
+class TinyShape:
+    """Shape of the randomly initialised BERT used for offline smoke runs."""
+    vocab_size: int = 2000
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 128
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # short label used in run names and params, e.g. mbert
+    source: str = "hub"  # hub | local | tiny
+    path: Optional[str] = None  # hub id or local directory (unused for tiny)
+    tiny: Optional[TinyShape] = None
+    # What the classification head reads: `cls`, the first token's state (the heads'
+    # own choice), or `mean`, the masked mean of the last layer (for models trained
+    # with mean pooling, e.g. multilingual-e5).
+    pooling: str = "cls"
+
+
+@dataclass
+class TechniqueConfig:
+    name: str = MISSING  # fine_tune | feature_extraction
+    # feature_extraction: run the frozen encoder once and train the head on cached
+    # features; false runs the encoder at every step (the slow path, for comparison).
+    cache_features: bool = True
+
+
+@dataclass
+class LanguagesConfig:
+    name: str = MISSING
+    eval: List[str] = MISSING
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    source: str = "hub"  # hub | jsonl | sample
+    hub_id: str = "facebook/xnli"
+    dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl
+    train_language: str = "en"
+    max_eval_samples: Optional[int] = None  # per language, validation split
+    max_test_samples: Optional[int] = None  # per language, test split
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    epochs: float = 3.0
+    max_train_samples: Optional[int] = None
+    max_length: int = 128
+    eval_steps: int = 500
+    logging_steps: int = 50
+    weight_decay: float = 0.0
+    warmup: float = 0.0  # fraction of the training steps
+    seed: int = 42
+    precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = None  # None: sqlite database under output_dir
+    experiment: str = "xlt"
+
+
+@dataclass
+class XltConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    technique: TechniqueConfig = field(default_factory=TechniqueConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    output_dir: str = "logs"
+
+    @property
+    def target_languages(self) -> List[str]:
+        """Evaluation languages the model never trained on."""
+        return [lang for lang in self.languages.eval if lang != self.data.train_language]
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.tracking.uri:
+            return self.tracking.uri
+        return "sqlite:///" + str(Path(self.output_dir).resolve() / "mlflow.db")
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.output_dir).resolve() / "cache"
+
+
+def register_schema() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="xlt_schema", node=XltConfig)
+
+
+def _one_of(field_name: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(field_name, f"unknown value {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _positive(field_name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(field_name, f"must be a positive number, got {value}")
+
+
+def validate(cfg: DictConfig | XltConfig) -> XltConfig:
+    """Check a composed job config; return it as a typed `XltConfig`.
+
+    Raises `ConfigError` naming the field and the fix on the first problem.
+    """
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.merge(OmegaConf.structured(XltConfig), _job_part(cfg))
+        cfg = OmegaConf.to_object(cfg)
+    m, d, t = cfg.model, cfg.data, cfg.train
+
+    _one_of("model.source", m.source, MODEL_SOURCES)
+    if m.source == "tiny":
+        if m.tiny is None:
+            raise ConfigError("model.tiny", "model.source=tiny needs a shape; use model=tiny")
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            _positive(f"model.tiny.{name}", getattr(m.tiny, name))
+        if m.tiny.hidden_size % m.tiny.num_heads:
+            raise ConfigError("model.tiny.hidden_size", "must be divisible by model.tiny.num_heads")
+    elif not m.path:
+        raise ConfigError("model.path", "is empty; give a hub id or a local directory")
+    if m.source == "local":
+        path = Path(m.path).expanduser()
+        if not path.is_dir():
+            raise ConfigError("model.path", f"local model directory {str(path)!r} does not exist")
+        if not (path / "config.json").is_file():
+            raise ConfigError("model.path", f"{str(path)!r} has no config.json; save a Hugging Face checkpoint there")
+
+    _one_of("model.pooling", m.pooling, POOLINGS)
+    _one_of("technique.name", cfg.technique.name, TECHNIQUES)
+
+    if not cfg.languages.eval:
+        raise ConfigError("languages.eval", "is empty; list XNLI codes, e.g. languages.eval=[en,de]")
+    for lang in cfg.languages.eval:
+        _one_of("languages.eval", lang, XNLI_LANGUAGES)
+    if len(set(cfg.languages.eval)) != len(cfg.languages.eval):
+        raise ConfigError("languages.eval", f"lists a language twice: {cfg.languages.eval}")
+
+    _one_of("data.source", d.source, DATA_SOURCES)
+    _one_of("data.train_language", d.train_language, XNLI_LANGUAGES)
+    _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
+    _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
+    if d.source in ("jsonl", "sample"):
+        data_dir = data_dir_of(cfg)
+        if not data_dir.is_dir():
+            raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
+        needed = [f"train.{d.train_language}.jsonl"] + [
+            f"{split}.{lang}.jsonl" for split in ("validation", "test") for lang in cfg.languages.eval
+        ]
+        missing = [name for name in needed if not (data_dir / name).is_file()]
+        if missing:
+            raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)}; "
+                                          "files are named {split}.{lang}.jsonl")
+
+    for name in ("batch_size", "eval_batch_size", "learning_rate", "epochs", "max_length",
+                 "eval_steps", "logging_steps"):
+        _positive(f"train.{name}", getattr(t, name))
+    _positive("train.max_train_samples", t.max_train_samples, allow_none=True)
+    if t.max_length > 512:
+        raise ConfigError("train.max_length", f"{t.max_length} exceeds 512, the encoders' position limit")
+    if t.weight_decay < 0:
+        raise ConfigError("train.weight_decay", f"must be >= 0, got {t.weight_decay}")
+    if not 0 <= t.warmup < 1:
+        raise ConfigError("train.warmup", f"is a fraction of the training steps in [0, 1), got {t.warmup}")
+    _one_of("train.precision", t.precision, PRECISIONS)
+
+    if not cfg.tracking.experiment:
+        raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
+    return cfg
+
+
+def data_dir_of(cfg: XltConfig) -> Path:
+    if cfg.data.source == "sample":
+        return SAMPLE_DIR
+    if not cfg.data.dir:
+        raise ConfigError("data.dir", "is empty; use data=jsonl data.dir=DIR with {split}.{lang}.jsonl files")
+    return Path(cfg.data.dir).expanduser()
+
+
+def _job_part(cfg: DictConfig) -> DictConfig:
+    """The job's own fields, without Hydra's `hydra` node if it is present."""
+    keys = [k for k in cfg.keys() if k != "hydra"]
+    return OmegaConf.masked_copy(cfg, keys)
+

@@ -1,0 +1,155 @@
+"""XNLI splits: read (hub, local JSONL or the bundled sample), select, tokenize, cache.
+
+Tokenized splits are cached on disk under `<output_dir>/cache/tokenized/`, keyed by
+the data source, the selection and the tokenizer, so every job of a sweep that uses
+the same tokenizer reuses them, and a rerun tokenizes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import datasets
+
+from xlt.cache import disk_cached
+from xlt.config import XltConfig, data_dir_of
+from xlt.errors import ConfigError
+from xlt.hub import OFFLINE_DATA
+
+LABELS = ("entailment", "neutral", "contradiction")
+COLUMNS = ("premise", "hypothesis", "label")
+CACHE_FORMAT = 1  # bump when the encoding below changes
+
+
+@dataclass
+class EncodedData:
+    train: datasets.Dataset
+    validation: Dict[str, datasets.Dataset]  # language -> split, sorted by length
+    test: Dict[str, datasets.Dataset]
+
+
+def read_jsonl(path: Path) -> Dict[str, list]:
+    """Read an XNLI JSONL file; a bad line is reported with its file and line number."""
+    rows: Dict[str, list] = {c: [] for c in COLUMNS}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError("data.dir", f"{where} is not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict) or any(c not in row for c in COLUMNS):
+                raise ConfigError("data.dir", f"{where} needs the keys premise, hypothesis, label")
+            if row["label"] not in (0, 1, 2):
+                raise ConfigError("data.dir", f"{where} has label {row['label']!r}; "
+                                              "use 0 entailment, 1 neutral, 2 contradiction")
+            for c in COLUMNS:
+                rows[c].append(row[c])
+    return rows
+
+
+def _load_raw(cfg: XltConfig, split: str, lang: str) -> datasets.Dataset:
+    if cfg.data.source == "hub":
+        try:
+            ds = datasets.load_dataset(cfg.data.hub_id, lang, split=split)
+        except Exception as e:  # the hub raises many types: offline, gated, renamed...
+            raise ConfigError("data", f"cannot load {cfg.data.hub_id} ({lang}, {split}) from the "
+                                      f"Hugging Face Hub ({type(e).__name__}); {OFFLINE_DATA}") from e
+        return ds.select_columns(list(COLUMNS))
+    return datasets.Dataset.from_dict(read_jsonl(data_dir_of(cfg) / f"{split}.{lang}.jsonl"))
+
+
+def _selection(cfg: XltConfig, split: str) -> dict:
+    """How many rows of a split a job uses (train: a seeded random subset)."""
+    if split == "train":
+        return {"n": cfg.train.max_train_samples, "seed": cfg.train.seed}
+    if split == "validation":
+        return {"n": cfg.data.max_eval_samples}
+    return {"n": cfg.data.max_test_samples}
+
+
+def _select(ds: datasets.Dataset, selection: dict) -> datasets.Dataset:
+    n = selection["n"]
+    if n is None or n >= len(ds):
+        return ds
+    if "seed" in selection:
+        ds = ds.shuffle(seed=selection["seed"])
+    # Validation and test keep file order: row i is the same pair in every language.
+    return ds.select(range(n))
+
+
+def _source_id(cfg: XltConfig, split: str, lang: str) -> str:
+    if cfg.data.source == "hub":
+        return f"hub:{cfg.data.hub_id}:{lang}:{split}"
+    path = (data_dir_of(cfg) / f"{split}.{lang}.jsonl").resolve()
+    stat = path.stat()
+    return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Identity of what a tokenizer produces (not its call-time truncation/padding state)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None), state.pop("padding", None)
+    else:
+        state = tokenizer.get_vocab()
+    text = json.dumps(state, sort_keys=True)
+    return hashlib.sha256(f"{type(tokenizer).__name__}\n{text}".encode()).hexdigest()
+
+
+def _encode(ds: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:
+    def tokenize(batch):
+        # Trailing whitespace would become an extra piece for SentencePiece vocabularies.
+        enc = tokenizer([p.strip() for p in batch["premise"]], [h.strip() for h in batch["hypothesis"]],
+                        truncation=True, max_length=max_length)
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return ds.map(tokenize, batched=True, batch_size=1000, remove_columns=["premise", "hypothesis"],
+                  desc="tokenizing")
+
+
+def encoded_split(cfg: XltConfig, tokenizer, tok_id: str, split: str, lang: str) -> datasets.Dataset:
+    """One tokenized split, from the shared cache when any job already made it."""
+    selection = _selection(cfg, split)
+    key = hashlib.sha256(json.dumps({
+        "format": CACHE_FORMAT, "source": _source_id(cfg, split, lang), "selection": selection,
+        "tokenizer": tok_id, "max_length": cfg.train.max_length,
+    }, sort_keys=True).encode()).hexdigest()[:24]
+
+    def make() -> datasets.Dataset:
+        ds = _encode(_select(_load_raw(cfg, split, lang), selection), tokenizer, cfg.train.max_length)
+        # Length-sorted evaluation batches carry almost no padding.
+        return ds if split == "train" else ds.sort("length").flatten_indices()
+
+    return disk_cached(cfg.cache_dir / "tokenized" / f"{split}.{lang}.{key}", make)
+
+
+def load_encoded(cfg: XltConfig, tokenizer) -> EncodedData:
+    tok_id = tokenizer_fingerprint(tokenizer)
+
+    def per_language(split: str) -> Dict[str, datasets.Dataset]:
+        return {lang: encoded_split(cfg, tokenizer, tok_id, split, lang) for lang in cfg.languages.eval}
+
+    return EncodedData(
+        train=encoded_split(cfg, tokenizer, tok_id, "train", cfg.data.train_language),
+        validation=per_language("validation"),
+        test=per_language("test"),
+    )
+
+
+def sample_texts() -> List[str]:
+    """Every premise and hypothesis of the bundled sample (the tiny tokenizer's corpus)."""
+    from xlt.config import SAMPLE_DIR
+
+    texts: List[str] = []
+    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        rows = read_jsonl(path)
+        texts += rows["premise"] + rows["hypothesis"]
+    return texts

@@ -1,0 +1,77 @@
+"""One job of a sweep: config -> data -> model -> train/eval -> tracking."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from xlt.config import validate
+from xlt.metrics import TARGET_MEAN, metric_name
+from xlt.tracking import JobInfo
+
+log = logging.getLogger(__name__)
+
+
+def _hydra_job() -> tuple[JobInfo, int]:
+    """This job's directory and sweep identity, and how many jobs run beside it."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    job = JobInfo(dir=Path(hc.runtime.output_dir))
+    if hc.mode == RunMode.MULTIRUN:
+        job.sweep_id, job.job_num = Path(hc.sweep.dir).name, hc.job.num
+    return job, int(hc.launcher.get("n_jobs") or 1)
+
+
+def _share_cpu(parallel_jobs: int) -> None:
+    """Jobs running side by side on a CPU split its cores instead of oversubscribing them."""
+    import torch
+
+    if parallel_jobs > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // parallel_jobs))
+
+
+def run_job(raw: DictConfig) -> float:
+    """Train on English, evaluate every language; return the mean target-language test accuracy."""
+    cfg = validate(raw)  # before anything heavy: bad input never starts a run
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers import set_seed
+
+    from xlt.data import load_encoded
+    from xlt.features import CachedHead, PooledClassifier, features_of
+    from xlt.modeling import freeze_encoder, load_model, load_tokenizer
+    from xlt.tracking import MlflowMetrics, mlflow_run
+    from xlt.train import build_trainer
+
+    job, parallel_jobs = _hydra_job()
+    _share_cpu(parallel_jobs)
+    with mlflow_run(cfg, raw, job):
+        import mlflow
+
+        set_seed(cfg.train.seed)
+        tokenizer = load_tokenizer(cfg.model)
+        model, newly_initialised = load_model(cfg.model, tokenizer)
+        if cfg.technique.name == "feature_extraction":
+            freeze_encoder(model, newly_initialised)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        mlflow.log_params({"model.trainable_params": trainable,
+                           "model.total_params": sum(p.numel() for p in model.parameters())})
+
+        data = load_encoded(cfg, tokenizer)
+        cached = cfg.technique.name == "feature_extraction" and cfg.technique.cache_features
+        if cached:
+            data, model = features_of(cfg, model, tokenizer, data), CachedHead(model)
+        elif cfg.model.pooling != "cls":  # the heads pool with the first token themselves
+            model = PooledClassifier(model, cfg.model.pooling)
+        metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language)
+        trainer = build_trainer(cfg, model, tokenizer, data, job.dir, [metrics], cached_features=cached)
+        trainer.train()
+        trainer.evaluate(data.test, metric_key_prefix="test")
+
+        score = metrics.last.get(metric_name("test", "accuracy", TARGET_MEAN), float("nan"))
+        log.info("%s %s: mean target-language test accuracy %.4f",
+                 cfg.model.name, cfg.technique.name, score)
+        return score

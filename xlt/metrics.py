@@ -1,0 +1,67 @@
+"""Metric names: `<split>/<metric>` or `<split>/<lang>/<metric>`.
+
+- split: `train`, `validation` or `test`;
+- lang: an XNLI code, or `target_mean`, the mean over the evaluation languages
+  other than the training language (the zero-shot transfer score);
+- metric: `loss`, `accuracy`, `learning_rate`, ...
+
+Examples: `train/loss`, `validation/de/accuracy`, `test/target_mean/accuracy`.
+`/` never occurs inside a part, so every name parses back unambiguously.
+"""
+from __future__ import annotations
+
+from statistics import mean
+from typing import Dict, NamedTuple, Optional
+
+TARGET_MEAN = "target_mean"
+SPLITS = ("train", "validation", "test")
+# Trainer's evaluation key prefixes -> our split names.
+_PREFIXES = {"eval": "validation", "test": "test"}
+# Trainer's end-of-training summary, renamed so it never collides with per-step loss.
+_TRAIN_SUMMARY = {"train_loss": "avg_loss", "train_runtime": "runtime", "total_flos": "total_flos",
+                  "train_samples_per_second": "samples_per_second",
+                  "train_steps_per_second": "steps_per_second"}
+
+
+class MetricKey(NamedTuple):
+    split: str
+    lang: Optional[str]
+    metric: str
+
+
+def metric_name(split: str, metric: str, lang: Optional[str] = None) -> str:
+    return "/".join(p for p in (split, lang, metric) if p)
+
+
+def parse_metric_name(name: str) -> Optional[MetricKey]:
+    """(split, lang, metric) for an xlt metric name, None for any other name."""
+    parts = name.split("/")
+    if parts[0] not in SPLITS or len(parts) not in (2, 3) or not all(parts):
+        return None
+    if len(parts) == 2:
+        return MetricKey(parts[0], None, parts[1])
+    return MetricKey(*parts)
+
+
+def from_trainer_logs(logs: Dict[str, float]) -> Dict[str, float]:
+    """Rename the keys of a Trainer log record; keys with no xlt meaning are dropped."""
+    out = {}
+    evaluation = any(key.startswith(("eval_", "test_")) for key in logs)
+    for key, value in logs.items():
+        if not isinstance(value, (int, float)):
+            continue
+        if key in _TRAIN_SUMMARY:
+            out[metric_name("train", _TRAIN_SUMMARY[key])] = value
+            continue
+        prefix, _, rest = key.partition("_")
+        if prefix in _PREFIXES and "_" in rest:
+            lang, _, metric = rest.partition("_")  # eval_de_accuracy; language codes hold no "_"
+            out[metric_name(_PREFIXES[prefix], metric, lang)] = value
+        elif key in ("loss", "grad_norm", "learning_rate") or (key == "epoch" and not evaluation):
+            out[metric_name("train", key)] = value
+    return out
+
+
+def target_mean(accuracy_by_lang: Dict[str, float], train_language: str) -> Optional[float]:
+    targets = [v for lang, v in accuracy_by_lang.items() if lang != train_language]
+    return mean(targets) if targets else None

@@ -1,0 +1,120 @@
+"""Encoders with a 3-way classification head: from the hub, a local directory, or tiny.
+
+Freezing rule for feature extraction: freeze exactly the encoder parameters that were
+loaded from the checkpoint. Everything the checkpoint did not provide trains, so the
+head is right for every architecture: BERT's pretrained pooler stays frozen, a pooler
+missing from the checkpoint (e.g. multilingual-e5) trains instead of staying random,
+DistilBERT's `pre_classifier` and XLM-R's dense head layer train.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List, Tuple
+
+from xlt.config import ModelConfig
+from xlt.data import LABELS
+from xlt.errors import ConfigError
+from xlt.hub import OFFLINE_MODEL
+
+
+def _label_maps() -> dict:
+    return {
+        "num_labels": len(LABELS),
+        "id2label": dict(enumerate(LABELS)),
+        "label2id": {label: i for i, label in enumerate(LABELS)},
+    }
+
+
+def tiny_vocab(texts: Iterable[str], size: int, specials: List[str]) -> List[str]:
+    """A WordPiece vocabulary from piece frequencies: word-initial characters, `##` continuations
+    and whole words, most frequent first, ties broken alphabetically.
+
+    Built by hand because the `tokenizers` trainer breaks ties in hash order, which differs
+    between processes: the same config must give the same tokenizer, and so the same metrics.
+    """
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    norm, pre = normalizers.BertNormalizer(lowercase=False), pre_tokenizers.BertPreTokenizer()
+    words = Counter(w for text in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(text)))
+    pieces: Counter = Counter()
+    for word, n in words.items():
+        pieces[word[0]] += n
+        for char in word[1:]:
+            pieces["##" + char] += n
+        if len(word) > 1:
+            pieces[word] += n
+    ranked = sorted(pieces, key=lambda piece: (-pieces[piece], piece))
+    return specials + ranked[: max(0, size - len(specials))]
+
+
+def build_tiny_tokenizer(vocab_size: int):
+    """A cased WordPiece tokenizer over the bundled XNLI sample, built in well under a second."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from xlt.data import sample_texts
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {piece: i for i, piece in enumerate(tiny_vocab(sample_texts(), vocab_size, specials))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)  # splits CJK characters
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+
+
+def load_tokenizer(cfg: ModelConfig):
+    if cfg.source == "tiny":
+        return build_tiny_tokenizer(cfg.tiny.vocab_size)
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(cfg.path)
+    except OSError as e:
+        raise ConfigError("model.path", f"cannot load the tokenizer of {cfg.path!r} ({_first_line(e)}); "
+                                        f"{OFFLINE_MODEL}") from e
+
+
+def load_model(cfg: ModelConfig, tokenizer) -> Tuple[object, List[str]]:
+    """The classifier and the names of its parameters that were newly initialised."""
+    if cfg.source == "tiny":
+        from transformers import BertConfig, BertForSequenceClassification
+
+        shape = cfg.tiny
+        config = BertConfig(vocab_size=len(tokenizer), hidden_size=shape.hidden_size,
+                            num_hidden_layers=shape.num_layers, num_attention_heads=shape.num_heads,
+                            intermediate_size=shape.intermediate_size,
+                            pad_token_id=tokenizer.pad_token_id, **_label_maps())
+        # A random encoder stands in for a pretrained one: nothing counts as "missing".
+        return BertForSequenceClassification(config), []
+
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            cfg.path, output_loading_info=True, **_label_maps())
+    except OSError as e:
+        raise ConfigError("model.path", f"cannot load {cfg.path!r} ({_first_line(e)}); {OFFLINE_MODEL}") from e
+    return model, list(info["missing_keys"])
+
+
+def freeze_encoder(model, newly_initialised: Iterable[str]) -> List[str]:
+    """Freeze the pretrained encoder; return the names of the parameters left trainable."""
+    prefix = model.base_model_prefix + "."
+    new = set(newly_initialised)
+    trainable = []
+    for name, param in model.named_parameters():
+        param.requires_grad = not name.startswith(prefix) or name in new
+        if param.requires_grad:
+            trainable.append(name)
+    return trainable
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -1,0 +1,132 @@
+"""Validate every job of a command line before Hydra launches the first one.
+
+Hydra composes each job of a sweep only when the launcher reaches it, and reports a
+bad value as a multi-line traceback. Here the whole grid (sweeper params included) is
+composed up front with Hydra's own Compose API and checked against xlt's schema; the
+first problem is reported as one line naming the field and the fix, exit code 2.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# Flags that print something instead of running jobs: nothing to validate.
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
+               "--shell-completion", "-sc", "--resolve", "--package", "-p"}
+_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                "--experimental-rerun"}
+
+
+def _parse_argv(argv: List[str]) -> Tuple[List[str], bool, Path, str, bool]:
+    """Split argv into (overrides, multirun, config dir, config name, info-only)."""
+    overrides, multirun, info = [], False, False
+    config_dir, config_name = CONF_DIR, "config"
+    args = iter(argv)
+    for arg in args:
+        flag, eq, inline = arg.partition("=")
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        elif arg in ("-m", "--multirun"):
+            multirun = True
+        elif flag in _INFO_FLAGS:
+            info = True
+        elif flag in _VALUE_FLAGS:
+            value = inline if eq else next(args, "")
+            if flag in ("--config-path", "-cp"):
+                config_dir = Path(value)
+            elif flag in ("--config-name", "-cn"):
+                config_name = value
+            elif flag == "--experimental-rerun":
+                info = True  # Hydra replays a pickled job config: nothing to compose here
+    return overrides, multirun, config_dir.resolve(), config_name, info
+
+
+def job_overrides(overrides: List[str], multirun: bool, sweeper_params: dict) -> List[List[str]]:
+    """The override list of every job Hydra's basic sweeper would launch."""
+    if not multirun:
+        return [overrides]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    # Same order as BasicSweeper.sweep: config params first, the command line wins.
+    params = [f"{key}={value}" for key, value in sweeper_params.items()] + overrides
+    parsed = OverridesParser.create().parse_overrides(params)
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def _one_line(e: BaseException) -> str:
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from xlt.errors import ConfigError
+
+    if isinstance(e, ConfigError):
+        return str(e)
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file:
+        group, _, option = e.missing_cfg_file.rpartition("/")
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if group else []
+        hint = f"; choose one of: {', '.join(options)}" if options else ""
+        return f"{group or 'config'}: unknown option {option!r}{hint}"
+    cause = e
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0]
+        if "Missing mandatory value" in message:
+            message = f"needs a value: add {cause.full_key}=..."
+        return f"{cause.full_key}: {message}"
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _check_hub(jobs) -> None:
+    """Each hub model and dataset the jobs need, asked about once."""
+    from xlt.errors import ConfigError
+    from xlt.hub import dataset_problem, model_problem
+
+    for path in dict.fromkeys(j.model.path for j in jobs if j.model.source == "hub"):
+        problem = model_problem(path)
+        if problem:
+            raise ConfigError("model.path", problem)
+    for hub_id in dict.fromkeys(j.data.hub_id for j in jobs if j.data.source == "hub"):
+        problem = dataset_problem(hub_id)
+        if problem:
+            raise ConfigError("data.hub_id", problem)
+
+
+def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_DIR,
+          config_name: str = "config") -> Optional[str]:
+    """The first problem with any job of this command, as one line; None if all are valid."""
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import register_schema, validate
+
+    register_schema()
+    try:
+        with initialize_config_dir(str(config_dir), version_base="1.3"):
+            params = {}
+            if multirun:
+                from hydra.core.override_parser.overrides_parser import OverridesParser
+
+                parsed = OverridesParser.create().parse_overrides(overrides)
+                base = [o.input_line for o in parsed if not o.is_sweep_override()]
+                hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
+                params = dict(hydra_cfg.sweeper.get("params") or {})
+            jobs = [validate(compose(config_name, overrides=job))
+                    for job in job_overrides(overrides, multirun, params)]
+        _check_hub(jobs)
+    except Exception as e:  # every composition or validation error becomes one line
+        return _one_line(e)
+    return None
+
+
+def check_command_line(argv: List[str]) -> None:
+    overrides, multirun, config_dir, config_name, info = _parse_argv(argv)
+    if info:
+        return
+    problem = check(overrides, multirun, config_dir, config_name)
+    if problem:
+        print(f"xlt: error: {problem}", file=sys.stderr)
+        sys.exit(2)
