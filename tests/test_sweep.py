@@ -82,3 +82,21 @@ def test_parallel_jobs_share_one_store_without_losing_points(tmp_path):
         assert len(history(client, run, "train/loss")) == 15
         assert all(len(history(client, run, f"validation/{lang}/accuracy")) == 4 for lang in LANGS)
     assert len({str(p) for p in tmp_path.glob("multirun/*/*/")}) == 2  # a directory per job
+
+
+@pytest.mark.slow
+def test_a_job_failing_at_run_time_ends_its_run_failed(tmp_path):
+    import shutil
+
+    from xlt.config import SAMPLE_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE_DIR, data)
+    with open(data / "validation.de.jsonl", "a") as f:
+        f.write('{"premise": "kaputt"\n')  # line 101: passes the pre-check, fails when read
+    result = run_xlt("model=tiny", "data=jsonl", f"data.dir={data}", "tracking.experiment=broken",
+                     f"output_dir={tmp_path / 'out'}")
+    assert result.returncode == 2
+    assert f"xlt: error: data.dir: {data / 'validation.de.jsonl'}:101 is not valid JSON" in result.stderr
+    _, (run,) = mlflow_runs(tmp_path / "out", "broken")
+    assert run.info.status == "FAILED" and "validation.de.jsonl:101" in run.data.tags["xlt.error"]

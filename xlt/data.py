@@ -15,7 +15,7 @@ from typing import Dict, List
 import datasets
 
 from xlt.cache import disk_cached
-from xlt.config import XltConfig, data_dir_of
+from xlt.config import SAMPLE_DIR, XltConfig, data_dir_of
 from xlt.errors import ConfigError
 from xlt.hub import OFFLINE_DATA
 
@@ -146,8 +146,6 @@ def load_encoded(cfg: XltConfig, tokenizer) -> EncodedData:
 
 def sample_texts() -> List[str]:
     """Every premise and hypothesis of the bundled sample (the tiny tokenizer's corpus)."""
-    from xlt.config import SAMPLE_DIR
-
     texts: List[str] = []
     for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
         rows = read_jsonl(path)

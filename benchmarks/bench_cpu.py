@@ -1,0 +1,91 @@
+"""CPU benchmark: xlt against the seed's way, same model, data and machine, one invocation.
+
+    python benchmarks/bench_cpu.py [--shared ../shared]
+
+Model: the real multilingual-e5-small in shared/models; data: real XNLI in shared/data.
+Sizes are small so the whole run takes minutes on 2 cores; each side runs in its own
+process from a cold start (imports, tokenization and caches included).
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CASES = {
+    # End to end: the seed re-runs the frozen encoder every step, epoch and evaluation.
+    "feature_extraction": dict(train=160, eval=20, test=20, epochs=3, batch=8, eval_steps=20, lr=1e-3),
+    # Training throughput and test-set evaluation time of full fine-tuning.
+    "fine_tune": dict(train=48, eval=20, test=40, epochs=1, batch=8, eval_steps=1000, lr=5e-5),
+}
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if result.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start, result.stdout
+
+
+def seed_way(shared, technique, c):
+    wall, out = timed([sys.executable, "benchmarks/seed_way.py", "--model", str(shared / "models/multilingual-e5-small-xnli"),
+                       "--data", str(shared / "data/xnli"), "--technique", technique,
+                       "--train-samples", str(c["train"]), "--eval-samples", str(c["eval"]),
+                       "--test-samples", str(c["test"]), "--epochs", str(c["epochs"]),
+                       "--batch-size", str(c["batch"]), "--lr", str(c["lr"]), "--eval-steps", str(c["eval_steps"])])
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def xlt_way(shared, technique, c):
+    import mlflow
+
+    out = Path(tempfile.mkdtemp(prefix="xlt-bench-"))
+    wall, _ = timed([sys.executable, "run.py", "model=local", f"model.path={shared / 'models/multilingual-e5-small-xnli'}",
+                     f"technique={technique}", "data=jsonl", f"data.dir={shared / 'data/xnli'}",
+                     f"train.max_train_samples={c['train']}", f"data.max_eval_samples={c['eval']}",
+                     f"data.max_test_samples={c['test']}", f"train.epochs={c['epochs']}",
+                     f"train.batch_size={c['batch']}", f"train.learning_rate={c['lr']}",
+                     f"train.eval_steps={c['eval_steps']}", "tracking.experiment=bench", f"output_dir={out}"])
+    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
+    m = run.data.metrics
+    return {"wall_s": wall, "train_samples_per_second": m["train/samples_per_second"],
+            "test_runtime_s": sum(v for k, v in m.items() if k.startswith("test/") and k.endswith("/runtime")),
+            "test_en_accuracy": m["test/en/accuracy"], "test_target_mean_accuracy": m["test/target_mean/accuracy"]}
+
+
+def help_seconds(repeat=5):
+    return statistics.median(timed([sys.executable, "run.py", "--help"])[0] for _ in range(repeat))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results_cpu.json")
+    a = p.parse_args()
+    shared = a.shared.resolve()
+    results = {"run.py --help (s)": help_seconds()}
+    print(f"run.py --help: {results['run.py --help (s)']:.2f} s", flush=True)
+    for technique, case in CASES.items():
+        seed, xlt = seed_way(shared, technique, case), xlt_way(shared, technique, case)
+        results[technique] = {"case": case, "seed": seed, "xlt": xlt}
+        print(f"\n{technique} {case}", flush=True)
+        print(f"{'':28}{'seed':>10}{'xlt':>10}{'ratio':>8}")
+        for key in ("wall_s", "train_samples_per_second", "test_runtime_s"):
+            ratio = seed[key] / xlt[key] if key != "train_samples_per_second" else xlt[key] / seed[key]
+            print(f"{key:28}{seed[key]:10.2f}{xlt[key]:10.2f}{ratio:7.1f}x")
+        for key in ("test_en_accuracy", "test_target_mean_accuracy"):
+            print(f"{key:28}{seed[key]:10.3f}{xlt[key]:10.3f}")
+    a.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
