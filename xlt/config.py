@@ -107,11 +107,6 @@ class XltConfig:
     output_dir: str = "logs"
 
     @property
-    def target_languages(self) -> List[str]:
-        """Evaluation languages the model never trained on."""
-        return [lang for lang in self.languages.eval if lang != self.data.train_language]
-
-    @property
     def tracking_uri(self) -> str:
         if self.tracking.uri:
             return self.tracking.uri
