@@ -12,7 +12,10 @@ register_schema()
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> dict:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from xlt.job import run_job  # torch and transformers load only once a job runs
 
     try:
@@ -20,10 +23,21 @@ def main(cfg: DictConfig) -> float:
     except ConfigError as e:  # found only at run time, e.g. a corrupt JSONL line
         print(f"xlt: error: {e}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        if HydraConfig.get().mode == RunMode.RUN:  # a sweep syncs once, at its end
+            from xlt.sync import sync_after
+
+            sync_after([cfg])
 
 
 if __name__ == "__main__":
     from xlt.precheck import check_command_line
 
     check_command_line(sys.argv[1:])  # every job's config, validated before any job starts
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as e:
+        checkpoint = getattr(e, "checkpoint", None)
+        print(f"xlt: interrupted; {'checkpoint saved at ' + str(checkpoint) + ', the' if checkpoint else 'the'} "
+              "same command resumes the run", file=sys.stderr)
+        sys.exit(130)

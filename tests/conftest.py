@@ -18,12 +18,22 @@ needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI
                                   reason=f"real encoder and XNLI data not found under {SHARED}")
 
 
-def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600):
-    """`python run.py ARGS` in a subprocess, as a user would run it."""
+def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", command=None):
+    """`python run.py ARGS` in a subprocess, as a user would run it.
+
+    `fault` sets XLT_FAULT (see xlt/faults.py); `command` replaces `python run.py`.
+    """
     import subprocess
 
-    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = command or [sys.executable, str(REPO / "run.py")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XLT_FAULT": fault}
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def metric_histories(client, run, skip=("runtime", "per_second")):
+    """Every metric of a run as {name: [(step, value), ...]}, wall-clock ones left out."""
+    return {name: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, name)]
+            for name in run.data.metrics if not name.endswith(skip)}
 
 
 def mlflow_runs(output_dir: Path, experiment: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -91,9 +91,24 @@ class TrainConfig:
 
 
 @dataclass
+class AimConfig:
+    sync: bool = True  # after a sweep (or a single run), sync the MLflow store into `repo`
+    repo: Optional[str] = None  # None: <output_dir>/aim
+    callback: bool = False  # also log through Aim's own Trainer callback, into <output_dir>/aim_callback
+
+
+@dataclass
 class TrackingConfig:
     uri: Optional[str] = None  # None: sqlite database under output_dir
     experiment: str = "xlt"
+    tags: Dict[str, str] = field(default_factory=dict)  # extra MLflow tags for every run
+    aim: AimConfig = field(default_factory=AimConfig)
+
+
+@dataclass
+class SweepConfig:
+    # Rerunning a sweep skips each job whose run already FINISHED with the same config.
+    skip_finished: bool = True
 
 
 @dataclass
@@ -104,6 +119,7 @@ class XltConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     output_dir: str = "logs"
 
     @property
@@ -116,11 +132,36 @@ class XltConfig:
     def cache_dir(self) -> Path:
         return Path(self.output_dir).resolve() / "cache"
 
+    @property
+    def aim_repo(self) -> Path:
+        return Path(self.tracking.aim.repo or Path(self.output_dir) / "aim").resolve()
+
+
+# Fields that change where or how a job is recorded, not what it computes.
+_NOT_HASHED = ("tracking", "sweep", "output_dir")
+
+
+def config_hash(cfg: XltConfig) -> str:
+    """A short hash of what a validated job computes: same hash, same results (same code)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    job = dataclasses.asdict(cfg)
+    for key in _NOT_HASHED:
+        job.pop(key)
+    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+
 
 def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="xlt_schema", node=XltConfig)
+    from xlt.launcher import LauncherConf
+    from xlt.sweeper import SweeperConf
+
+    ConfigStore.instance().store(group="hydra/launcher", name="xlt", node=LauncherConf, provider="xlt")
+    ConfigStore.instance().store(group="hydra/sweeper", name="xlt", node=SweeperConf, provider="xlt")
 
 
 def _one_of(field_name: str, value: str, allowed) -> None:

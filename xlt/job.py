@@ -34,23 +34,33 @@ def _share_cpu(parallel_jobs: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // parallel_jobs))
 
 
-def run_job(raw: DictConfig) -> float:
-    """Train on English, evaluate every language; return the mean target-language test accuracy."""
+def run_job(raw: DictConfig) -> dict:
+    """Train on English, evaluate every language; return the run id and the mean target accuracy.
+
+    A job whose earlier run was interrupted resumes that run from its checkpoint.
+    """
     cfg = validate(raw)  # before anything heavy: bad input never starts a run
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers import set_seed
 
+    from xlt import faults
+    from xlt.config import config_hash
     from xlt.data import load_encoded
     from xlt.features import CachedHead, PooledClassifier, features_of
+    from xlt.interrupt import GracefulStop
     from xlt.modeling import freeze_encoder, load_model, load_tokenizer
+    from xlt.runs import resumable_run
     from xlt.tracking import MlflowMetrics, mlflow_run
     from xlt.train import build_trainer
 
     job, parallel_jobs = _hydra_job()
     _share_cpu(parallel_jobs)
-    with mlflow_run(cfg, raw, job):
+    stop = GracefulStop().install()
+    resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
+    with mlflow_run(cfg, raw, job, resume_run_id=resume and resume[0]) as run:
         import mlflow
 
+        faults.at_job_start(job.job_num)
         set_seed(cfg.train.seed)
         tokenizer = load_tokenizer(cfg.model)
         model, newly_initialised = load_model(cfg.model, tokenizer)
@@ -66,12 +76,16 @@ def run_job(raw: DictConfig) -> float:
             data, model = features_of(cfg, model, tokenizer, data), CachedHead(model)
         elif cfg.model.pooling != "cls":  # the heads pool with the first token themselves
             model = PooledClassifier(model, cfg.model.pooling)
-        metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language)
-        trainer = build_trainer(cfg, model, tokenizer, data, job.dir, [metrics], cached_features=cached)
-        trainer.train()
+        metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language, stop)
+        callbacks = [metrics, stop, faults.AtStep(job.job_num)]
+        trainer = build_trainer(cfg, model, tokenizer, data, job.dir, callbacks, cached_features=cached)
+        if resume:
+            log.info("resuming run %s from %s", resume[0], resume[1])
+        trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
+        stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
         trainer.evaluate(data.test, metric_key_prefix="test")
 
         score = metrics.last.get(metric_name("test", "accuracy", TARGET_MEAN), float("nan"))
         log.info("%s %s: mean target-language test accuracy %.4f",
                  cfg.model.name, cfg.technique.name, score)
-        return score
+        return {"run_id": run.info.run_id, "target_accuracy": score}

@@ -17,8 +17,9 @@ TARGET_MEAN = "target_mean"
 SPLITS = ("train", "validation", "test")
 # Trainer's evaluation key prefixes -> our split names.
 _PREFIXES = {"eval": "validation", "test": "test"}
-# Trainer's end-of-training summary, renamed so it never collides with per-step loss.
-_TRAIN_SUMMARY = {"train_loss": "avg_loss", "train_runtime": "runtime", "total_flos": "total_flos",
+# Trainer's end-of-training summary, renamed. Its `train_loss` is dropped: after a resume it
+# averages only the steps since the checkpoint; the `train/loss` curve has the whole story.
+_TRAIN_SUMMARY = {"train_runtime": "runtime", "total_flos": "total_flos",
                   "train_samples_per_second": "samples_per_second",
                   "train_steps_per_second": "steps_per_second"}
 

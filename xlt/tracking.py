@@ -1,7 +1,11 @@
 """MLflow tracking: one run per job, with params, per-step metrics and the config snapshot."""
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
+import sys
+import traceback
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,8 +15,10 @@ from typing import Dict, Iterator, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
-from xlt.config import XltConfig
+from xlt.config import XltConfig, config_hash
 from xlt.metrics import TARGET_MEAN, from_trainer_logs, metric_name, parse_metric_name, target_mean
+from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG
+from xlt.secrets import scrub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +54,32 @@ def git_state() -> Dict[str, str]:
         return {}
 
 
+PACKAGES = ("xlt", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy",
+            "hydra-core", "omegaconf", "mlflow")
+
+
+def environment(cfg: XltConfig) -> Dict[str, object]:
+    """What reproducing a run needs beside its config: code version, packages, seed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    git = git_state()
+    return {"seed": cfg.train.seed, "git_commit": git.get("xlt.git_commit", "unknown"),
+            "git_dirty": git.get("xlt.git_dirty", "unknown"), "python": sys.version.split()[0],
+            "platform": platform.platform(), "packages": {p: installed(p) for p in PACKAGES}}
+
+
+def _device() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
 def _experiment_id(cfg: XltConfig) -> str:
     """Get or create the experiment; artifacts of a local store live under output_dir."""
     import mlflow
@@ -71,30 +103,56 @@ def _experiment_id(cfg: XltConfig) -> str:
 
 
 @contextmanager
-def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo) -> Iterator[object]:
-    """An MLflow run that always ends: FINISHED, FAILED (error tagged) or KILLED (Ctrl-C)."""
+def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
+               resume_run_id: Optional[str] = None) -> Iterator[object]:
+    """An MLflow run that always ends: FINISHED, FAILED (error tagged) or KILLED (signal).
+
+    `resume_run_id` reopens a KILLED run so that a resumed job continues its history.
+    """
     import mlflow
+    import yaml
 
     mlflow.set_tracking_uri(cfg.tracking_uri)
-    tags = {"xlt.model": cfg.model.name, "xlt.technique": cfg.technique.name, **git_state()}
+    tags = {"xlt.model": cfg.model.name, "xlt.technique": cfg.technique.name, HASH_TAG: config_hash(cfg),
+            JOB_DIR_TAG: str(job.dir), **git_state(), **cfg.tracking.tags}
     if job.sweep_id is not None:
         tags.update({"xlt.sweep_id": job.sweep_id, "xlt.job_num": str(job.job_num)})
-    run = mlflow.start_run(experiment_id=_experiment_id(cfg), tags=tags,
-                           run_name=f"{cfg.model.name}-{cfg.technique.name}")
+    if os.environ.get("XLT_REPRODUCED_FROM"):  # set by `xlt reproduce`
+        tags["xlt.reproduced_from"] = os.environ["XLT_REPRODUCED_FROM"]
+    tags["xlt.device"] = _device()
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPU the launcher gave this job
+        tags["xlt.cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+    tags = {key: scrub(str(value)) for key, value in tags.items()}
+    if resume_run_id:
+        run = mlflow.start_run(run_id=resume_run_id)
+        mlflow.set_tags(tags)
+        mlflow.delete_tag(CHECKPOINT_TAG)
+    else:
+        run = mlflow.start_run(experiment_id=_experiment_id(cfg), tags=tags,
+                               run_name=f"{cfg.model.name}-{cfg.technique.name}")
     try:
         job_cfg = OmegaConf.to_container(raw, resolve=True)
         job_cfg.pop("hydra", None)
-        mlflow.log_params({"model": cfg.model.name, "technique": cfg.technique.name,
-                           "languages": ",".join(cfg.languages.eval), **flatten(job_cfg)})
-        mlflow.log_text(OmegaConf.to_yaml(job_cfg), "config/resolved.yaml")
-        if (job.dir / ".hydra").is_dir():
-            mlflow.log_artifacts(str(job.dir / ".hydra"), "hydra")
+        if not resume_run_id:  # a resumed run already has them
+            mlflow.log_params({k: scrub(v) for k, v in {
+                "model": cfg.model.name, "technique": cfg.technique.name,
+                "languages": ",".join(cfg.languages.eval), **flatten(job_cfg)}.items()})
+        mlflow.log_text(scrub(OmegaConf.to_yaml(job_cfg)), "config/resolved.yaml")
+        env = yaml.safe_dump(environment(cfg), sort_keys=False)
+        (job.dir / "environment.yaml").write_text(env)
+        mlflow.log_text(env, "config/environment.yaml")
+        for path in sorted((job.dir / ".hydra").glob("*.yaml")):
+            mlflow.log_text(scrub(path.read_text()), f"hydra/{path.name}")
         yield run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        checkpoint = getattr(e, "checkpoint", None)
+        if checkpoint:
+            mlflow.set_tag(CHECKPOINT_TAG, str(checkpoint))
         mlflow.end_run("KILLED")
         raise
     except BaseException as e:
-        mlflow.set_tag("xlt.error", f"{type(e).__name__}: {e}"[:5000])
+        mlflow.set_tag(ERROR_TAG, scrub(f"{type(e).__name__}: {e}")[:5000])
+        mlflow.log_text(scrub(traceback.format_exc()), "error/traceback.txt")
         mlflow.end_run("FAILED")
         raise
     else:
@@ -104,7 +162,8 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo) -> Iterator[object
 class MlflowMetrics(TrainerCallback):
     """Log every Trainer record under xlt's metric names, plus each round's target mean."""
 
-    def __init__(self, languages: List[str], train_language: str):
+    def __init__(self, languages: List[str], train_language: str, stop=None):
+        self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
         self.languages = set(languages)
         self.train_language = train_language
         self.accuracy: Dict[str, Dict[str, float]] = defaultdict(dict)  # split -> lang -> acc
@@ -113,6 +172,8 @@ class MlflowMetrics(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
+        if self.stop is not None and self.stop.requested and "train_runtime" in logs:
+            return  # the resumed run logs the summary when training really ends
         import mlflow
 
         metrics = from_trainer_logs(logs)

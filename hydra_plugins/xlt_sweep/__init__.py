@@ -1,0 +1,14 @@
+"""Hydra finds plugins only under `hydra_plugins`: xlt's sweeper and launcher, named here.
+
+Their code lives in `xlt.sweeper` and `xlt.launcher`; `conf/config.yaml` selects both.
+"""
+from xlt.launcher import Launcher
+from xlt.sweeper import Sweeper
+
+
+class XltLauncher(Launcher):
+    """Each job in its own process; a job's death ends that job only."""
+
+
+class XltSweeper(Sweeper):
+    """Hydra's basic sweep, which skips finished jobs, survives failed ones and reports."""

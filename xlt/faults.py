@@ -1,0 +1,44 @@
+"""Test-only fault injection, driven by the XLT_FAULT environment variable.
+
+`XLT_FAULT=KIND:JOB[:STEP]` makes job number JOB (`*` for any, e.g. a single run) fail:
+- `raise`: raise an error as the job starts;
+- `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
+- `sigterm`: at training step STEP the job sends itself SIGTERM;
+- `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process.
+Unset in normal use; the fault-injection tests set it.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from typing import Optional
+
+from transformers import TrainerCallback
+
+
+def _fault(job_num: Optional[int]):
+    spec = os.environ.get("XLT_FAULT")
+    if not spec:
+        return None
+    kind, job, *step = spec.split(":")
+    if job != "*" and str(job_num) != job:
+        return None
+    return kind, int(step[0]) if step else None
+
+
+def at_job_start(job_num: Optional[int]) -> None:
+    fault = _fault(job_num)
+    if fault and fault[0] == "raise":
+        raise RuntimeError(f"injected failure in job {job_num}")
+    if fault and fault[0] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AtStep(TrainerCallback):
+    def __init__(self, job_num: Optional[int]):
+        self.fault = _fault(job_num)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.fault and self.fault[1] == state.global_step:
+            target = os.getppid() if self.fault[0] == "sigterm-sweep" else os.getpid()
+            os.kill(target, signal.SIGTERM)

@@ -1,0 +1,91 @@
+"""`xlt reproduce RUN_ID|JOB_DIR [OVERRIDES...]`: run a job again from its saved snapshot.
+
+The snapshot is the job's composed config as Hydra saved it (`.hydra/config.yaml`, also an
+MLflow artifact under `hydra/`), so the rerun does not depend on today's `conf/`. It runs as
+`run.py --config-path SNAPSHOT --config-name config`, Hydra's own way, with the new run tagged
+`xlt.reproduced_from` (passed through the environment, so the config stays the snapshot's).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import yaml
+
+from xlt.errors import ConfigError
+
+REPRODUCED_FROM = "XLT_REPRODUCED_FROM"  # the source run, for the new run's tag
+RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
+
+
+def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str]:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError("RUN_ID", f"no run {run_id!r} in {tracking_uri}; pass the store with "
+                                    "--mlflow-tracking-uri, or give the job's directory instead") from None
+    names = {a.path for a in client.list_artifacts(run_id, "hydra")}
+    if "hydra/config.yaml" not in names:
+        raise ConfigError("RUN_ID", f"run {run_id} has no hydra/config.yaml snapshot to reproduce from")
+    snapshot = Path(client.download_artifacts(run_id, "hydra", str(into)))
+    try:
+        client.download_artifacts(run_id, "config/environment.yaml", str(snapshot))
+    except MlflowException:
+        pass  # runs logged before environment snapshots existed
+    return snapshot, run_id
+
+
+def _from_dir(job_dir: Path) -> Tuple[Path, str]:
+    snapshot = job_dir / ".hydra"
+    if not (snapshot / "config.yaml").is_file():
+        raise ConfigError("JOB_DIR", f"{str(job_dir)!r} has no .hydra/config.yaml; give a job's output directory")
+    return snapshot, str(job_dir.resolve())
+
+
+def _environment_notice(environment: Path) -> Optional[str]:
+    """One line if the code or packages differ from the snapshot's: metrics may then differ."""
+    if not environment.is_file():
+        return None
+    from xlt.tracking import PACKAGES, git_state
+    from importlib.metadata import PackageNotFoundError, version
+
+    saved = yaml.safe_load(environment.read_text())
+    changed = []
+    commit = git_state().get("xlt.git_commit")
+    if commit and saved.get("git_commit") not in (commit, "unknown"):
+        changed.append(f"git commit {saved['git_commit'][:10]} -> {commit[:10]}")
+    for name in PACKAGES:
+        try:
+            now = version(name)
+        except PackageNotFoundError:
+            now = "not installed"
+        was = saved.get("packages", {}).get(name)
+        if was and was != now:
+            changed.append(f"{name} {was} -> {now}")
+    return "xlt: note: not the snapshot's environment: " + "; ".join(changed) if changed else None
+
+
+def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
+        path = Path(target).expanduser()
+        if path.is_dir():
+            snapshot, source = _from_dir(path)
+            environment = path / "environment.yaml"
+        else:
+            snapshot, source = _from_run(target, tracking_uri, Path(tmp))
+            environment = snapshot / "environment.yaml"
+        notice = _environment_notice(environment)
+        if notice:
+            print(notice, file=sys.stderr)
+        command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
+                   "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce",
+                   "hydra.job.chdir=false", *overrides]
+        return subprocess.call(command, env={**os.environ, REPRODUCED_FROM: source})

@@ -1,0 +1,69 @@
+"""Past runs in the MLflow store: what a rerun may skip or resume, and runs a dead worker left.
+
+Runs are matched by the `xlt.config_hash` tag (see `xlt.config.config_hash`), so a rerun finds
+its earlier runs whatever sweep directory or date they were written under.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+HASH_TAG = "xlt.config_hash"
+JOB_DIR_TAG = "xlt.job_dir"
+CHECKPOINT_TAG = "xlt.checkpoint"
+ERROR_TAG = "xlt.error"
+
+
+def _store_exists(uri: str) -> bool:
+    """A local SQLite store that was never written has no runs: skip importing mlflow at all."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).is_file()
+    return True
+
+
+def _search(uri: str, experiment: str, query: str) -> List:
+    if not _store_exists(uri):
+        return []
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return list(client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
+                                   max_results=5000))
+
+
+def finished_runs(uri: str, experiment: str, hashes: Iterable[str]) -> Dict[str, object]:
+    """config hash -> the latest FINISHED run with that hash, for the hashes that have one."""
+    wanted = set(hashes)
+    found: Dict[str, object] = {}
+    for run in _search(uri, experiment, "attributes.status = 'FINISHED'"):
+        h = run.data.tags.get(HASH_TAG)
+        if h in wanted and h not in found:
+            found[h] = run
+    return found
+
+
+def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple[str, Path]]:
+    """(run id, checkpoint) of the latest KILLED run with this hash whose checkpoint still exists."""
+    runs = _search(uri, experiment, f"attributes.status = 'KILLED' and tags.`{HASH_TAG}` = '{config_hash}'")
+    for run in runs:
+        checkpoint = run.data.tags.get(CHECKPOINT_TAG)
+        if checkpoint and Path(checkpoint).is_dir():
+            return run.info.run_id, Path(checkpoint)
+    return None
+
+
+def fail_orphans(uri: str, experiment: str, job_dir: Path, message: str, status: str = "FAILED") -> List[str]:
+    """End every run a dead job process left RUNNING (as FAILED by default); returns their ids."""
+    runs = _search(uri, experiment, f"attributes.status = 'RUNNING' and tags.`{JOB_DIR_TAG}` = '{job_dir}'")
+    if not runs:
+        return []
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    for run in runs:
+        client.set_tag(run.info.run_id, ERROR_TAG, message)
+        client.set_terminated(run.info.run_id, status)
+    return [run.info.run_id for run in runs]

@@ -1,0 +1,120 @@
+"""xlt's Hydra sweeper: the basic grid sweep, made safe to leave running overnight.
+
+Differences from Hydra's BasicSweeper, whose grid expansion and config it keeps:
+- jobs whose run already FINISHED with the same config are skipped (`sweep.skip_finished`);
+- a failed job does not stop the sweep or skip its end: every job gets a row in the summary
+  table (`<sweep dir>/summary.md`), the Aim sync runs, and the exit code is 1 if any job
+  failed (130 if the sweep was interrupted).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.core.utils import filter_overrides
+from hydra.plugins.sweeper import Sweeper as HydraSweeper
+from omegaconf import OmegaConf
+
+from xlt.config import XltConfig, config_hash, validate
+from xlt.metrics import TARGET_MEAN, metric_name
+from xlt.launcher import FAILED, FINISHED, KILLED, NOT_STARTED, SKIPPED, Outcome
+
+log = logging.getLogger(__name__)
+TARGET_ACCURACY = metric_name("test", "accuracy", TARGET_MEAN)
+
+
+@dataclass
+class SweeperConf:
+    _target_: str = "hydra_plugins.xlt_sweep.XltSweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+class Sweeper(HydraSweeper):
+    # Not a BasicSweeper subclass: Hydra re-executes its module when scanning for plugins,
+    # which breaks `super()` in subclasses defined elsewhere. Its grid expansion is reused.
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None):
+        self.params = dict(params or {})
+        self.config = self.launcher = self.hydra_context = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: List[str]) -> List[Outcome]:
+        params = [f"{key}={value}" for key, value in self.params.items()]  # the command line wins
+        parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(
+            params + list(arguments))
+        jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+
+        configs = [validate(self.hydra_context.config_loader.load_sweep_config(self.config, job)) for job in jobs]
+        outcomes = [Outcome(num, job) for num, job in enumerate(jobs)]
+        self._skip_finished(outcomes, configs)
+        todo = [o for o in outcomes if o.status != SKIPPED]
+        if todo:
+            done = {o.num: o for o in self._launch([(o.num, o.overrides) for o in todo])}
+            outcomes = [done.get(o.num, o) for o in outcomes]
+
+        from xlt import summary
+
+        path = summary.write(outcomes, sweep_dir)
+        print(f"\n{summary.table(outcomes)}\n(written to {path})", flush=True)
+        from xlt.sync import sync_after
+
+        sync_after(configs)
+        statuses = {o.status for o in outcomes}
+        if statuses & {KILLED, NOT_STARTED}:
+            sys.exit(130)
+        if FAILED in statuses:
+            sys.exit(1)
+        return outcomes
+
+    def _skip_finished(self, outcomes: List[Outcome], configs: List[XltConfig]) -> None:
+        from xlt.runs import finished_runs
+
+        by_store = defaultdict(list)
+        for o, cfg in zip(outcomes, configs):
+            if cfg.sweep.skip_finished:
+                by_store[(cfg.tracking_uri, cfg.tracking.experiment)].append((o, config_hash(cfg)))
+        for (uri, experiment), pairs in by_store.items():
+            finished = finished_runs(uri, experiment, [h for _, h in pairs])
+            for o, h in pairs:
+                if h in finished:
+                    run = finished[h]
+                    o.status, o.run_id = SKIPPED, run.info.run_id
+                    o.target_accuracy = run.data.metrics.get(TARGET_ACCURACY)
+                    log.info("Skipping #%d (%s): run %s already finished with this config "
+                             "(sweep.skip_finished=false reruns it)",
+                             o.num, " ".join(filter_overrides(o.overrides)), o.run_id)
+
+    def _launch(self, jobs) -> List[Outcome]:
+        if hasattr(self.launcher, "run_jobs"):
+            return self.launcher.run_jobs(jobs)
+        # Another launcher (e.g. hydra/launcher=joblib): one call per run of consecutive job
+        # numbers keeps each job's number (and directory) across reruns.
+        outcomes, groups = [], []
+        for num, overrides in jobs:
+            if groups and groups[-1][0] + len(groups[-1][1]) == num:
+                groups[-1][1].append(overrides)
+            else:
+                groups.append((num, [overrides]))
+        for first, batch in groups:
+            for i, ret in enumerate(self.launcher.launch(batch, initial_job_idx=first)):
+                o = Outcome(first + i, list(batch[i]), FINISHED if ret.status.name == "COMPLETED" else FAILED)
+                if o.status == FAILED:
+                    o.error = str(ret._return_value)
+                elif isinstance(ret.return_value, dict):
+                    o.run_id, o.target_accuracy = ret.return_value.get("run_id"), ret.return_value.get("target_accuracy")
+                outcomes.append(o)
+        return outcomes
