@@ -18,7 +18,7 @@ needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI
                                   reason=f"real encoder and XNLI data not found under {SHARED}")
 
 
-def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", command=None):
+def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", command=None, env=None):
     """`python run.py ARGS` in a subprocess, as a user would run it.
 
     `fault` sets XLT_FAULT (see xlt/faults.py); `command` replaces `python run.py`.
@@ -26,7 +26,7 @@ def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", c
     import subprocess
 
     command = command or [sys.executable, str(REPO / "run.py")]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XLT_FAULT": fault}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XLT_FAULT": fault, **(env or {})}
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -26,6 +26,14 @@ BAD_INPUT = [
     (["data=jsonl"], "data.dir: is empty; use data=jsonl data.dir=DIR"),
     (["data=jsonl", "data.dir=/no/such/dir"], "data.dir: JSONL directory '/no/such/dir' does not exist"),
     (["model=mbert"], "model.path: 'bert-base-multilingual-cased' is not in the Hugging Face cache"),
+    (["model.tiny.num_heads=3"], "model.tiny.hidden_size: must be divisible by model.tiny.num_heads"),
+    (["data.max_eval_samples=0"], "data.max_eval_samples: must be a positive number, got 0"),
+    (["data.train_language=xx"], "data.train_language: unknown value 'xx'"),
+    (["tracking.experiment="], "tracking.experiment: is empty; name the MLflow experiment"),
+    (["sweep.skip_finished=maybe"], "sweep.skip_finished: Value 'maybe' is not a valid bool"),
+    (["tracking.aim.sync=perhaps"], "tracking.aim.sync: Value 'perhaps' is not a valid bool"),
+    (["tracking.tags.team=nlp"], "tracking.tags.team: Key 'team' is not in struct; to add a new key, write +"),
+    (["tracking.aim.repo=/etc/hostname"], "tracking.aim.repo: '/etc/hostname' is a file; give a directory"),
 ]
 
 
@@ -41,6 +49,8 @@ def test_every_job_of_a_sweep_is_checked_before_any_runs():
     assert check(["model=tiny", "data=sample", "train.batch_size=8,-1"], multirun=True) \
         == "train.batch_size: must be a positive number, got -1"
     assert check(["model=tiny", "data=sample", "languages.eval=[de,xx]"]).startswith("languages.eval")
+    assert check(["experiment=smoke", "hydra.launcher.n_jobs=0"], multirun=True) \
+        == "hydra.launcher.n_jobs: must be at least 1, got 0"
 
 
 def test_valid_configs_pass(tmp_path):

@@ -1,9 +1,11 @@
 """End to end: the smoke sweep as a user runs it, read back from MLflow."""
+import sys
 from statistics import mean
 
 import pytest
+import yaml
 
-from conftest import mlflow_runs, run_xlt
+from conftest import metric_histories, mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
 EVAL_STEPS = [20, 40, 60, 76]  # 600 rows / batch 16 = 38 steps x 2 epochs; eval every 20 and at the end
@@ -73,15 +75,93 @@ def test_same_config_gives_the_same_metrics(smoke):
 
 
 @pytest.mark.slow
-def test_parallel_jobs_share_one_store_without_losing_points(tmp_path):
-    result = run_xlt("-m", "experiment=smoke", "hydra.launcher.n_jobs=2", f"output_dir={tmp_path}")
+def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
+    # Four "GPUs" on a CPU machine: torch sees none, but each job must be handed its own.
+    result = run_xlt("-m", "experiment=smoke", "train.seed=1,2", "hydra.launcher.n_jobs=4", f"output_dir={tmp_path}",
+                     env={"CUDA_VISIBLE_DEVICES": "0,1,2,3"})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "database is locked" not in result.stdout + result.stderr
     client, runs = mlflow_runs(tmp_path, "smoke")
-    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs)
+    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
+    assert sorted(r.data.tags["xlt.cuda_visible_devices"] for r in runs) == ["0", "1", "2", "3"]
     for run in runs:
-        assert len(history(client, run, "train/loss")) == 15
-        assert all(len(history(client, run, f"validation/{lang}/accuracy")) == 4 for lang in LANGS)
-    assert len({str(p) for p in tmp_path.glob("multirun/*/*/")}) == 2  # a directory per job
+        metrics = metric_histories(client, run)
+        assert [s for s, _ in metrics["train/loss"]] == list(range(5, 76, 5))
+        for lang in LANGS + ["target_mean"]:
+            assert [s for s, _ in metrics[f"validation/{lang}/accuracy"]] == EVAL_STEPS
+            assert [s for s, _ in metrics[f"test/{lang}/accuracy"]] == [76]
+        points = sum(len(h) for h in metrics.values())
+        # train loss/grad_norm/lr/epoch x 15, end-of-training epoch and flos, 4 evaluations of
+        # accuracy (6 languages + mean) and loss (6), one test round of the same.
+        assert points == 15 * 4 + 2 + 4 * (7 + 6) + (7 + 6)
+    assert len({str(p) for p in tmp_path.glob("multirun/*/*/")}) == 4  # a directory per job
+
+
+def test_gpus_are_dealt_one_per_job(monkeypatch, caplog):
+    from xlt.launcher import Launcher
+
+    caplog.set_level("INFO")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert Launcher(n_jobs=2)._gpus() == ["4", "6"]
+    assert Launcher(n_jobs=3)._gpus() == ["4", "6", "4"] and "some jobs share a GPU" in caplog.text
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert Launcher(n_jobs=2)._gpus() == [None, None] and "No GPU visible" in caplog.text
+
+
+def xlt_cli(*args, cwd):
+    return run_xlt(*args, cwd=cwd, command=[sys.executable, "-m", "xlt.cli"])
+
+
+@pytest.mark.slow
+def test_a_run_records_what_reproducing_it_needs(smoke):
+    client, runs = mlflow_runs(smoke, "smoke")
+    run = runs[0]
+    env = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config/environment.yaml")))
+    assert env["seed"] == 42 and len(env["git_commit"]) == 40 and env["git_dirty"] in ("True", "False")
+    assert env["packages"]["torch"].startswith("2.") and env["packages"]["mlflow"][0].isdigit()
+    job_dir = run.data.tags["xlt.job_dir"]
+    assert yaml.safe_load(open(f"{job_dir}/environment.yaml")) == env
+    assert len(run.data.tags["xlt.config_hash"]) == 16
+
+
+@pytest.mark.slow
+def test_reproduce_by_run_id_gives_the_same_metrics(smoke):
+    client, runs = mlflow_runs(smoke, "smoke")
+    original = next(r for r in runs if r.data.params["technique"] == "fine_tune")
+    result = xlt_cli("reproduce", original.info.run_id, "tracking.experiment=reproduced",
+                     "--mlflow-tracking-uri", f"sqlite:///{smoke}/mlflow.db", cwd=smoke.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, (copy,) = mlflow_runs(smoke, "reproduced")
+    assert copy.data.tags["xlt.reproduced_from"] == original.info.run_id
+    assert copy.data.tags["xlt.config_hash"] == original.data.tags["xlt.config_hash"]
+    assert metric_histories(client, copy) == metric_histories(client, original)
+
+
+@pytest.mark.slow
+def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
+    client, runs = mlflow_runs(smoke, "smoke")
+    original = next(r for r in runs if r.data.params["technique"] == "feature_extraction")
+    job_dir = original.data.tags["xlt.job_dir"]
+    result = xlt_cli("reproduce", job_dir, "train.epochs=1", "tracking.experiment=one_epoch", cwd=smoke.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, (shorter,) = mlflow_runs(smoke, "one_epoch")
+    assert shorter.data.tags["xlt.reproduced_from"] == job_dir and shorter.data.params["train.epochs"] == "1.0"
+    assert [s for s, _ in metric_histories(client, shorter)["train/loss"]][-1] == 35
+
+    hydra_way = run_xlt("--config-path", f"{job_dir}/.hydra", "--config-name", "config",
+                        "tracking.experiment=hydra_way", cwd=smoke.parent)
+    assert hydra_way.returncode == 0, hydra_way.stderr[-3000:]
+    _, (same,) = mlflow_runs(smoke, "hydra_way")
+    assert metric_histories(client, same) == metric_histories(client, original)
+
+
+def test_reproduce_names_what_is_missing(tmp_path):
+    result = xlt_cli("reproduce", "0123abcd", "--mlflow-tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"xlt: error: RUN_ID: no MLflow store at sqlite:///{tmp_path}/mlflow.db")
+    assert not (tmp_path / "mlflow.db").exists()
+    result = xlt_cli("reproduce", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2 and "has no .hydra/config.yaml" in result.stderr
 
 
 @pytest.mark.slow

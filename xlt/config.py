@@ -243,6 +243,9 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
 
     if not cfg.tracking.experiment:
         raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
+    if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
+        raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
+                                               "or tracking.aim.sync=false")
     return cfg
 
 

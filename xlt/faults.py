@@ -1,6 +1,6 @@
 """Test-only fault injection, driven by the XLT_FAULT environment variable.
 
-`XLT_FAULT=KIND:JOB[:STEP]` makes job number JOB (`*` for any, e.g. a single run) fail:
+`XLT_FAULT=KIND:JOB[:STEP][,...]` makes job number JOB (`*` for any, e.g. a single run) fail:
 - `raise`: raise an error as the job starts;
 - `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
@@ -17,13 +17,11 @@ from transformers import TrainerCallback
 
 
 def _fault(job_num: Optional[int]):
-    spec = os.environ.get("XLT_FAULT")
-    if not spec:
-        return None
-    kind, job, *step = spec.split(":")
-    if job != "*" and str(job_num) != job:
-        return None
-    return kind, int(step[0]) if step else None
+    for spec in filter(None, os.environ.get("XLT_FAULT", "").split(",")):
+        kind, job, *step = spec.split(":")
+        if job in ("*", str(job_num)):
+            return kind, int(step[0]) if step else None
+    return None
 
 
 def at_job_start(job_num: Optional[int]) -> None:

@@ -76,6 +76,8 @@ def _one_line(e: BaseException) -> str:
         message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0]
         if "Missing mandatory value" in message:
             message = f"needs a value: add {cause.full_key}=..."
+        elif "is not in struct" in message:
+            message += f"; to add a new key, write +{cause.full_key}=..."
         return f"{cause.full_key}: {message}"
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
     return lines[0] if lines else type(e).__name__
@@ -102,6 +104,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
     from hydra import compose, initialize_config_dir
 
     from xlt.config import register_schema, validate
+    from xlt.errors import ConfigError
 
     register_schema()
     try:
@@ -114,6 +117,9 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
                 base = [o.input_line for o in parsed if not o.is_sweep_override()]
                 hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
                 params = dict(hydra_cfg.sweeper.get("params") or {})
+                n_jobs = hydra_cfg.launcher.get("n_jobs")
+                if isinstance(n_jobs, int) and n_jobs < 1:
+                    raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
             jobs = [validate(compose(config_name, overrides=job))
                     for job in job_overrides(overrides, multirun, params)]
         _check_hub(jobs)

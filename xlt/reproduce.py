@@ -23,6 +23,11 @@ RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
 
 
 def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str]:
+    from xlt.runs import store_exists
+
+    if not store_exists(tracking_uri):
+        raise ConfigError("RUN_ID", f"no MLflow store at {tracking_uri}; pass the one holding {run_id} "
+                                    "with --mlflow-tracking-uri")
     import mlflow
     from mlflow.exceptions import MlflowException
 

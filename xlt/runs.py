@@ -14,7 +14,7 @@ CHECKPOINT_TAG = "xlt.checkpoint"
 ERROR_TAG = "xlt.error"
 
 
-def _store_exists(uri: str) -> bool:
+def store_exists(uri: str) -> bool:
     """A local SQLite store that was never written has no runs: skip importing mlflow at all."""
     if uri.startswith("sqlite:///"):
         return Path(uri[len("sqlite:///"):]).is_file()
@@ -22,7 +22,7 @@ def _store_exists(uri: str) -> bool:
 
 
 def _search(uri: str, experiment: str, query: str) -> List:
-    if not _store_exists(uri):
+    if not store_exists(uri):
         return []
     import mlflow
 

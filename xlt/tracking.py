@@ -1,6 +1,7 @@
 """MLflow tracking: one run per job, with params, per-step metrics and the config snapshot."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
@@ -134,9 +135,10 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
         job_cfg = OmegaConf.to_container(raw, resolve=True)
         job_cfg.pop("hydra", None)
         if not resume_run_id:  # a resumed run already has them
+            # From the typed config, so that a value logs the same however it was written.
             mlflow.log_params({k: scrub(v) for k, v in {
                 "model": cfg.model.name, "technique": cfg.technique.name,
-                "languages": ",".join(cfg.languages.eval), **flatten(job_cfg)}.items()})
+                "languages": ",".join(cfg.languages.eval), **flatten(dataclasses.asdict(cfg))}.items()})
         mlflow.log_text(scrub(OmegaConf.to_yaml(job_cfg)), "config/resolved.yaml")
         env = yaml.safe_dump(environment(cfg), sort_keys=False)
         (job.dir / "environment.yaml").write_text(env)

@@ -1,0 +1,102 @@
+"""Fault injection on the tiny model: failures, deaths and signals never cost a sweep more
+than the jobs they hit, and a rerun picks up exactly where the sweep stopped."""
+import re
+
+import pytest
+
+from conftest import metric_histories, mlflow_runs, run_xlt
+
+FE_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=feature_extraction", "train.seed=1,2,3"]
+FT_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=fine_tune", "train.seed=1,2"]
+
+
+def by_job(runs):
+    return {int(r.data.tags["xlt.job_num"]): r for r in runs}
+
+
+def summary_rows(output_dir):
+    """{job number: status} from the newest sweep's summary.md."""
+    (path,) = sorted(output_dir.glob("multirun/*/summary.md"))[-1:]
+    rows = re.findall(r"^\| #(\d+) +\| [^|]+\| ([A-Z]+(?: STARTED)?)", path.read_text(), re.M)
+    return {int(num): status for num, status in rows}
+
+
+@pytest.mark.slow
+def test_a_failing_and_a_dying_job_do_not_stop_the_sweep(tmp_path):
+    result = run_xlt(*FE_SWEEP, f"output_dir={tmp_path}", fault="raise:0,die:1")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
+    assert "| #1 " in result.stdout and "SIGKILL" in result.stdout  # the table is printed too
+    client, runs = mlflow_runs(tmp_path, "smoke")
+    jobs = by_job(runs)
+    assert [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]
+    assert jobs[0].data.tags["xlt.error"] == "RuntimeError: injected failure in job 0"
+    traceback = open(client.download_artifacts(jobs[0].info.run_id, "error/traceback.txt")).read()
+    assert traceback.startswith("Traceback") and "at_job_start" in traceback
+    assert "killed by SIGKILL" in jobs[1].data.tags["xlt.error"]  # marked by the sweep, not left RUNNING
+
+    # The same command again: the finished job is skipped, the others rerun.
+    again = run_xlt(*FE_SWEEP, f"output_dir={tmp_path}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert re.search(r"Skipping #2 \(.*train\.seed=3.*\): run \w+ already finished", again.stderr + again.stdout)
+    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+
+    forced = run_xlt("-m", "experiment=smoke", "hydra.sweeper.params.technique=feature_extraction",
+                     "train.seed=3", "sweep.skip_finished=false", f"output_dir={tmp_path}")
+    assert forced.returncode == 0 and summary_rows(tmp_path) == {0: "FINISHED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert sum(r.data.params["train.seed"] == "3" and r.info.status == "FINISHED" for r in runs) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
+    # Job 0 sends SIGTERM to the sweep at step 30, as a cluster scheduler would.
+    stopped = run_xlt(*FT_SWEEP, f"output_dir={tmp_path}", fault="sigterm-sweep:0:30")
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "KILLED", 1: "NOT STARTED"}
+    client, (killed,) = mlflow_runs(tmp_path, "smoke")
+    checkpoint = killed.data.tags["xlt.checkpoint"]
+    assert killed.info.status == "KILLED" and checkpoint.endswith("0_tiny_fine_tune/checkpoints/checkpoint-35")
+    assert max(s for s, _ in metric_histories(client, killed)["train/loss"]) == 35
+
+    resumed = run_xlt(*FT_SWEEP, f"output_dir={tmp_path}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming run {killed.info.run_id}" in resumed.stdout + resumed.stderr
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    jobs = by_job(runs)
+    assert len(runs) == 2 and jobs[0].info.run_id == killed.info.run_id
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+    straight = run_xlt("experiment=smoke", "technique=fine_tune", "train.seed=1", "tracking.experiment=straight",
+                       f"output_dir={tmp_path}")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    _, (reference,) = mlflow_runs(tmp_path, "straight")
+    assert metric_histories(client, jobs[0]) == metric_histories(client, reference)
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_single_run_saves_a_checkpoint(tmp_path):
+    result = run_xlt("experiment=smoke", "technique=fine_tune", f"output_dir={tmp_path}", fault="sigterm:*:12")
+    assert result.returncode == 130
+    assert "checkpoint saved at" in result.stderr and "checkpoint-15" in result.stderr
+    assert "Traceback" not in result.stderr
+    _, (run,) = mlflow_runs(tmp_path, "smoke")
+    assert run.info.status == "KILLED" and run.data.tags["xlt.checkpoint"].endswith("checkpoint-15")
+
+
+@pytest.mark.slow
+def test_tokens_never_reach_mlflow(tmp_path):
+    token, password = "hf_" + "Zq8" * 12, "s3cret-pw-1234"
+    result = run_xlt("model=tiny", "data=sample", "technique=feature_extraction", "train.epochs=1",
+                     f"+tracking.tags.note=token {token}", f"data.hub_id=https://ann:{password}@example.org/xnli",
+                     f"output_dir={tmp_path}", env={"HF_TOKEN": token, "MLFLOW_TRACKING_PASSWORD": password})
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, (run,) = mlflow_runs(tmp_path, "xlt")
+    logged = [*run.data.params.values(), *run.data.tags.values()]
+    for folder in ("config", "hydra"):
+        for artifact in client.list_artifacts(run.info.run_id, folder):
+            logged.append(open(client.download_artifacts(run.info.run_id, artifact.path)).read())
+    assert len(logged) > 30 and any("***" in text for text in logged)
+    assert not any(token in text or password in text for text in logged)
