@@ -34,6 +34,10 @@ def test_a_failing_and_a_dying_job_do_not_stop_the_sweep(tmp_path):
     traceback = open(client.download_artifacts(jobs[0].info.run_id, "error/traceback.txt")).read()
     assert traceback.startswith("Traceback") and "at_job_start" in traceback
     assert "killed by SIGKILL" in jobs[1].data.tags["xlt.error"]  # marked by the sweep, not left RUNNING
+    from aim import Repo  # the Aim sync ran although jobs failed
+
+    statuses = sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs())
+    assert statuses == ["FAILED", "FAILED", "FINISHED"]
 
     # The same command again: the finished job is skipped, the others rerun.
     again = run_xlt(*FE_SWEEP, f"output_dir={tmp_path}")
@@ -100,3 +104,19 @@ def test_tokens_never_reach_mlflow(tmp_path):
             logged.append(open(client.download_artifacts(run.info.run_id, artifact.path)).read())
     assert len(logged) > 30 and any("***" in text for text in logged)
     assert not any(token in text or password in text for text in logged)
+
+
+@pytest.mark.slow
+def test_aims_own_callback_logs_languages_as_context(tmp_path):
+    result = run_xlt("model=tiny", "data=sample", "technique=feature_extraction", "train.epochs=1",
+                     "tracking.aim.callback=true", "tracking.aim.sync=false", f"output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from aim import Repo
+
+    assert not (tmp_path / "aim").exists()
+    repo = Repo(str(tmp_path / "aim_callback"))
+    (run,) = list(repo.iter_runs())
+    assert run["xlt"]["technique"]["name"] == "feature_extraction"
+    contexts = {(m.name, m.context.to_dict().get("subset"), m.context.to_dict().get("lang"))
+                for m in repo.query_metrics("", report_mode=0)}
+    assert {("accuracy", "validation", "zh"), ("accuracy", "test", "de"), ("runtime", "train", None)} <= contexts

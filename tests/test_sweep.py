@@ -45,6 +45,20 @@ def test_smoke_sweep_logs_one_finished_run_per_job(smoke):
 
 
 @pytest.mark.slow
+def test_the_sweep_ends_with_an_aim_sync(smoke):
+    from aim import Repo
+
+    _, runs = mlflow_runs(smoke, "smoke")
+    repo = Repo(str(smoke / "aim"))
+    synced = {run["mlflow_run_id"]: run for run in repo.iter_runs()}
+    assert sorted(synced) == sorted(r.info.run_id for r in runs)
+    german = [m for m in repo.query_metrics("metric.name == 'accuracy' and metric.context.lang == 'de'",
+                                            report_mode=0)]
+    assert {m.context["subset"] for m in german} == {"validation", "test"} and len(german) == 4
+    assert {run["params"]["technique"] for run in synced.values()} == {"fine_tune", "feature_extraction"}
+
+
+@pytest.mark.slow
 def test_every_language_is_evaluated_at_every_eval_step(smoke):
     client, runs = mlflow_runs(smoke, "smoke")
     for run in runs:

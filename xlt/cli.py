@@ -19,6 +19,16 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train.seed=1")
     rep.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE,
                      help=f"the store holding RUN_ID (default: {DEFAULT_STORE})")
+
+    syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")
+    syn.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
+    syn.add_argument("--aim-repo", default="logs/aim", help="created if missing (default: logs/aim)")
+    syn.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                     help="sync only this MLflow experiment (repeatable; default: all)")
+    syn.add_argument("--exclude-artifacts", action="append", default=[], metavar="GLOB",
+                     help="skip artifacts matching this glob (repeatable), e.g. 'hydra/*'")
+    syn.add_argument("--watch", action="store_true", help="keep syncing until Ctrl-C")
+    syn.add_argument("--interval", type=float, default=10.0, help="seconds between syncs with --watch (default 10)")
     return parser
 
 
@@ -29,9 +39,32 @@ def main(argv: Optional[List[str]] = None) -> int:
             from xlt.reproduce import reproduce
 
             return reproduce(args.target, args.overrides, args.mlflow_tracking_uri)
+        if args.command == "sync":
+            return _sync(args)
     except ConfigError as e:
         print(f"xlt: error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _sync(args) -> int:
+    from pathlib import Path
+
+    from xlt.runs import store_exists
+    from xlt.sync import sync, watch
+
+    if not store_exists(args.mlflow_tracking_uri):
+        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    if args.interval <= 0:
+        raise ConfigError("--interval", f"must be a positive number of seconds, got {args.interval}")
+    repo = Path(args.aim_repo)
+    if repo.exists() and not repo.is_dir():
+        raise ConfigError("--aim-repo", f"{str(repo)!r} is a file; give a directory")
+    options = dict(experiments=args.experiment, exclude_artifacts=args.exclude_artifacts)
+    if args.watch:
+        watch(args.mlflow_tracking_uri, repo, args.interval, **options)
+    else:
+        print(sync(args.mlflow_tracking_uri, repo, **options).line(repo.resolve()))
     return 0
 
 

@@ -136,6 +136,10 @@ class XltConfig:
     def aim_repo(self) -> Path:
         return Path(self.tracking.aim.repo or Path(self.output_dir) / "aim").resolve()
 
+    @property
+    def aim_callback_repo(self) -> Path:
+        return Path(self.output_dir).resolve() / "aim_callback"
+
 
 # Fields that change where or how a job is recorded, not what it computes.
 _NOT_HASHED = ("tracking", "sweep", "output_dir")

@@ -4,7 +4,8 @@
 - `raise`: raise an error as the job starts;
 - `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
-- `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process.
+- `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
+- `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
 Unset in normal use; the fault-injection tests set it.
 """
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import signal
 from typing import Optional
 
-from transformers import TrainerCallback
 
 
 def _fault(job_num: Optional[int]):
@@ -32,11 +32,21 @@ def at_job_start(job_num: Optional[int]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class AtStep(TrainerCallback):
-    def __init__(self, job_num: Optional[int]):
-        self.fault = _fault(job_num)
+def at_step(job_num: Optional[int]):
+    """A Trainer callback that sends SIGTERM at the chosen step."""
+    from transformers import TrainerCallback
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.fault and self.fault[1] == state.global_step:
-            target = os.getppid() if self.fault[0] == "sigterm-sweep" else os.getpid()
-            os.kill(target, signal.SIGTERM)
+    fault = _fault(job_num)
+
+    class AtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if fault and fault[0].startswith("sigterm") and fault[1] == state.global_step:
+                os.kill(os.getppid() if fault[0] == "sigterm-sweep" else os.getpid(), signal.SIGTERM)
+
+    return AtStep()
+
+
+def sync_points_written(count: int) -> None:
+    fault = _fault(None)
+    if fault and fault[0] == "sync-die" and count >= fault[1]:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -77,13 +77,19 @@ def run_job(raw: DictConfig) -> dict:
         elif cfg.model.pooling != "cls":  # the heads pool with the first token themselves
             model = PooledClassifier(model, cfg.model.pooling)
         metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language, stop)
-        callbacks = [metrics, stop, faults.AtStep(job.job_num)]
+        callbacks = [metrics, stop, faults.at_step(job.job_num)]
+        if cfg.tracking.aim.callback:
+            from xlt.aim_callback import aim_callback
+
+            callbacks.append(aim_callback(cfg))
         trainer = build_trainer(cfg, model, tokenizer, data, job.dir, callbacks, cached_features=cached)
         if resume:
             log.info("resuming run %s from %s", resume[0], resume[1])
         trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
         stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
         trainer.evaluate(data.test, metric_key_prefix="test")
+        for callback in callbacks:  # Aim's callback closes its run at train end; test reopened it
+            getattr(callback, "close", lambda: None)()
 
         score = metrics.last.get(metric_name("test", "accuracy", TARGET_MEAN), float("nan"))
         log.info("%s %s: mean target-language test accuracy %.4f",
