@@ -23,6 +23,7 @@ import ast
 import fnmatch
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -59,6 +60,32 @@ def typed(value: str):
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return {"true": True, "false": False, "none": None, "null": None}.get(value.strip().lower(), value)
     return parsed if isinstance(parsed, (int, float, bool, type(None), list, dict)) else value
+
+
+def track_series(aim_run, name: str, context: dict, points: List[Tuple[float, float, int]]) -> None:
+    """Append (value, timestamp s, step) points to one Aim metric, as `Run.track` would.
+
+    Through the run's own tracker, which `Run.track` calls once per point: it stores each
+    point (value, step, epoch, time) and then updates the series' bookkeeping (first, last,
+    min, max, length). Here the points are stored one by one, but the bookkeeping runs only
+    for the first point, the extremes and the last one, which leaves it exactly as per-point
+    calls would; and each point keeps its MLflow timestamp instead of the time of the call.
+    """
+    from aim.storage.context import Context
+
+    tracker, ctx = aim_run._tracker, Context(context)
+    seq = tracker.sequence_infos[ctx.idx, name]
+    if not seq.initialized:
+        tracker._init_sequence_info(ctx.idx, name, points[0][0])
+    tracker._update_context_data(ctx)
+    for value, timestamp, step in points:
+        tracker._add_value(seq, value, step, None, timestamp)
+    values = [p[0] for p in points]
+    finite = [i for i, v in enumerate(values) if v == v] or [0]  # NaN never becomes min or max
+    lowest = min(finite, key=values.__getitem__)
+    highest = max(finite, key=values.__getitem__)
+    for i in dict.fromkeys([0, lowest, highest, len(points) - 1]):
+        tracker._update_sequence_info(ctx.idx, name, points[i][0], points[i][2])
 
 
 def index_run(repo, aim_hash: str) -> None:
@@ -206,21 +233,43 @@ class Syncer:
         aim_run["tags"] = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
         aim_run.description = run.data.tags.get("mlflow.note.content")
 
-    def _write_metric(self, aim_run, run_id: str, key: str, done: dict) -> int:
+    def _histories(self, run_id: str, keys: List[str]) -> Dict[str, list]:
+        """{key: [(value, timestamp ms, step)]} in MLflow's history order (timestamp, step, value).
+
+        A SQL store is read with one query per run; others through `get_metric_history`.
+        """
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
+        if not isinstance(store, SqlAlchemyStore):
+            return {key: [(m.value, m.timestamp, m.step) for m in self.client.get_metric_history(run_id, key)]
+                    for key in keys}
+        from mlflow.store.tracking.dbmodels.models import SqlMetric as M
+
+        with store.ManagedSessionMaker() as session:
+            rows = (session.query(M.key, M.value, M.is_nan, M.timestamp, M.step)
+                    .filter(M.run_uuid == run_id, M.key.in_(keys))
+                    .order_by(M.key, M.timestamp, M.step, M.value).all())
+        out: Dict[str, list] = {key: [] for key in keys}
+        for key, value, is_nan, timestamp, step in rows:
+            out[key].append((math.nan if is_nan else value, timestamp, step))
+        return out
+
+    def _write_metric(self, aim_run, key: str, history: list, done: dict) -> int:
         """Points of `key` past those written before; returns how many were written."""
-        history = self.client.get_metric_history(run_id, key)
-        name, context = aim_name(key)
-        track = aim_run._tracker._track  # Run.track without its timestamp: keep MLflow's
-        step = done.get("aim_step", -1)
         new = history[done.get("count", 0):]
-        for i, point in enumerate(new):
-            step = max(point.step, step + 1)
-            track(point.value, point.timestamp / 1000, name, step, None, context=context)
+        step, points = done.get("aim_step", -1), []
+        for value, timestamp, mlflow_step in new:
+            step = max(mlflow_step, step + 1)
+            points.append((value, timestamp / 1000, step))
+        if points:
+            name, context = aim_name(key)
+            track_series(aim_run, name, context, points)
+            self._written += len(points)
             if self._fault:
-                faults.sync_points_written(self._written + i + 1)
-        self._written += len(new)
+                faults.sync_points_written(self._written)
         done.update(count=len(history), aim_step=step)
-        return len(new)
+        return len(points)
 
     def _write_artifacts(self, aim_run, run_id: str, entry: dict) -> None:
         from aim import Image, Text
@@ -258,9 +307,9 @@ class Syncer:
         aim_run, entry = self._open(state, run, experiment)
         try:
             self._write_meta(aim_run, run, experiment)
-            for key in changed:
+            for key, history in self._histories(run.info.run_id, changed).items() if changed else ():
                 done = entry["metrics"].setdefault(key, {})
-                report.points += self._write_metric(aim_run, run.info.run_id, key, done)
+                report.points += self._write_metric(aim_run, key, history, done)
                 done["latest"] = latest[key]
             if entry["meta"] != meta:  # new, or its status changed: artifacts may be new too
                 self._write_artifacts(aim_run, run.info.run_id, entry)
