@@ -36,8 +36,11 @@ if __name__ == "__main__":
     check_command_line(sys.argv[1:])  # every job's config, validated before any job starts
     try:
         main()
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt as e:  # a single run, stopped
         checkpoint = getattr(e, "checkpoint", None)
         print(f"xlt: interrupted; {'checkpoint saved at ' + str(checkpoint) + ', the' if checkpoint else 'the'} "
               "same command resumes the run", file=sys.stderr)
         sys.exit(130)
+    from xlt import sweeper
+
+    sys.exit(sweeper.exit_code)  # 0 for a single run

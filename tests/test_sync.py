@@ -169,3 +169,25 @@ def test_experiment_filter_exclusions_and_bad_input(store):
     assert bad.returncode == 2 and bad.stderr.strip() == f"xlt: error: --experiment: no experiment 'gamma' in {uri}"
     missing = xlt_sync("--mlflow-tracking-uri", f"sqlite:///{tmp_path}/none.db", "--aim-repo", str(repo))
     assert missing.returncode == 2 and "--mlflow-tracking-uri: no MLflow store at" in missing.stderr
+
+
+def test_watch_syncs_until_ctrl_c_and_leaves_every_run_closed(store):
+    import subprocess
+    import time
+
+    tmp_path, uri, client, runs = store
+    repo = tmp_path / "aim"
+    watcher = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sync", "--mlflow-tracking-uri", uri,
+                                "--aim-repo", str(repo), "--watch", "--interval", "0.5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = [watcher.stdout.readline()]
+    assert "3 new" in lines[0]
+    log_points(client, runs[0], range(120, 130))
+    lines.append(watcher.stdout.readline())  # the next tick picks the new points up
+    assert "0 new, 1 updated" in lines[1]
+    watcher.send_signal(signal.SIGINT)
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0 and out.strip() == "xlt sync: stopped", err[-2000:]
+    assert not list((repo / ".aim" / "locks").glob("*.softlock"))  # every Aim run closed
+    assert_same(client, repo, runs)

@@ -3,13 +3,12 @@
 Differences from Hydra's BasicSweeper, whose grid expansion and config it keeps:
 - jobs whose run already FINISHED with the same config are skipped (`sweep.skip_finished`);
 - a failed job does not stop the sweep or skip its end: every job gets a row in the summary
-  table (`<sweep dir>/summary.md`), the Aim sync runs, and the exit code is 1 if any job
-  failed (130 if the sweep was interrupted).
+  table (`<sweep dir>/summary.md`), the Aim sync runs, Hydra's `on_multirun_end` callbacks
+  run, and the exit code is 1 if any job failed (130 if the sweep was stopped).
 """
 from __future__ import annotations
 
 import logging
-import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from xlt.metrics import TARGET_MEAN, metric_name
 from xlt.launcher import FAILED, FINISHED, KILLED, NOT_STARTED, SKIPPED, Outcome
 
 log = logging.getLogger(__name__)
+exit_code = 0  # of the last sweep: 1 if a job failed, 130 if the sweep was stopped
 TARGET_ACCURACY = metric_name("test", "accuracy", TARGET_MEAN)
 
 
@@ -73,11 +73,9 @@ class Sweeper(HydraSweeper):
         from xlt.sync import sync_after
 
         sync_after(configs)
+        global exit_code  # run.py exits with it once Hydra's own end-of-sweep callbacks ran
         statuses = {o.status for o in outcomes}
-        if statuses & {KILLED, NOT_STARTED}:
-            sys.exit(130)
-        if FAILED in statuses:
-            sys.exit(1)
+        exit_code = 130 if statuses & {KILLED, NOT_STARTED} else 1 if FAILED in statuses else 0
         return outcomes
 
     def _skip_finished(self, outcomes: List[Outcome], configs: List[XltConfig]) -> None:

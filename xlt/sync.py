@@ -204,7 +204,8 @@ class Syncer:
     def _adopt_orphans(self, state: State) -> None:
         """Aim runs a killed sync created but never recorded: find their MLflow run again."""
         known = {e["aim_hash"] for e in state.runs.values()} | set(state.foreign)
-        unknown = [h for h in self.repo.list_all_runs() if h not in known]
+        chunks = self.repo_dir / ".aim" / "meta" / "chunks"  # a run each; listed without Aim's import
+        unknown = [p.name for p in chunks.iterdir() if p.name not in known] if chunks.is_dir() else []
         if not unknown:
             return
         from aim.sdk.run import Run
@@ -332,12 +333,11 @@ class Syncer:
         self.repo_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.repo_dir / ".xlt_sync.lock")):
             state = State(self.repo_dir)
-            if (self.repo_dir / ".aim").is_dir():
-                self._adopt_orphans(state)
+            self._adopt_orphans(state)
             work = [(exp.name, run) for exp in self._experiments() for run in self._runs(exp)]
             for experiment, run in tqdm(work, desc="xlt sync", unit="run", disable=not progress, leave=False):
                 self._sync_run(state, run, experiment, report)
-            if self._repo is None:
+            if not (self.repo_dir / ".aim").is_dir():
                 self.repo  # an empty store still leaves an Aim repo to open
         report.seconds = time.perf_counter() - started
         return report
