@@ -141,6 +141,7 @@ class Syncer:
     def __init__(self, tracking_uri: str, aim_repo: Path, experiments: Sequence[str] = (),
                  exclude_artifacts: Sequence[str] = ()):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        logging.getLogger("aim").setLevel(logging.WARNING)  # its run-status chatter, under Hydra's INFO
         import mlflow
 
         self.client = mlflow.MlflowClient(tracking_uri)
