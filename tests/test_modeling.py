@@ -1,8 +1,8 @@
 """Which parameters train, per architecture, and that cached heads equal the models' own."""
 import pytest
 import torch
-from transformers import (AutoModelForSequenceClassification, BertConfig, BertModel, DistilBertConfig,
-                          DistilBertModel, XLMRobertaConfig, XLMRobertaModel)
+from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, XLMRobertaConfig,
+                          XLMRobertaModel)
 
 from conftest import E5, needs_shared
 from xlt.config import ModelConfig, TinyShape

@@ -173,7 +173,6 @@ def test_experiment_filter_exclusions_and_bad_input(store):
 
 def test_watch_syncs_until_ctrl_c_and_leaves_every_run_closed(store):
     import subprocess
-    import time
 
     tmp_path, uri, client, runs = store
     repo = tmp_path / "aim"

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher as HydraLauncher
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 log = logging.getLogger(__name__)
 
