@@ -33,7 +33,7 @@ TARGET_ACCURACY = metric_name("test", "accuracy", TARGET_MEAN)
 @dataclass
 class SweeperConf:
     _target_: str = "hydra_plugins.xlt_sweep.XltSweeper"
-    max_batch_size: Optional[int] = None
+    max_batch_size: Optional[int] = None  # accepted as in Hydra; hydra.launcher.n_jobs bounds concurrency
     params: Optional[Dict[str, str]] = None
 
 
