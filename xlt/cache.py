@@ -17,7 +17,15 @@ def disk_cached(path: Path, make: Callable[[], datasets.Dataset]) -> datasets.Da
     """
     if not path.is_dir():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        make().save_to_disk(str(tmp))
+        built = make()
+        quiet = not datasets.are_progress_bars_disabled()
+        if quiet:  # "Saving the dataset" bars for a second's work: storage, not progress
+            datasets.disable_progress_bars()
+        try:
+            built.save_to_disk(str(tmp))
+        finally:
+            if quiet:
+                datasets.enable_progress_bars()
         try:
             os.rename(tmp, path)
         except OSError:
