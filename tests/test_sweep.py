@@ -142,8 +142,8 @@ def test_a_run_records_what_reproducing_it_needs(smoke):
 def test_reproduce_by_run_id_gives_the_same_metrics(smoke):
     client, runs = mlflow_runs(smoke, "smoke")
     original = next(r for r in runs if r.data.params["technique"] == "fine_tune")
-    result = xlt_cli("reproduce", original.info.run_id, "tracking.experiment=reproduced",
-                     "--mlflow-tracking-uri", f"sqlite:///{smoke}/mlflow.db", cwd=smoke.parent)
+    result = xlt_cli("reproduce", original.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{smoke}/mlflow.db",
+                     "tracking.experiment=reproduced", cwd=smoke.parent)  # overrides may follow options
     assert result.returncode == 0, result.stderr[-3000:]
     _, (copy,) = mlflow_runs(smoke, "reproduced")
     assert copy.data.tags["xlt.reproduced_from"] == original.info.run_id
@@ -167,6 +167,20 @@ def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
     assert hydra_way.returncode == 0, hydra_way.stderr[-3000:]
     _, (same,) = mlflow_runs(smoke, "hydra_way")
     assert metric_histories(client, same) == metric_histories(client, original)
+
+
+def test_reproduce_notes_a_changed_environment(tmp_path):
+    from xlt.config import XltConfig
+    from xlt.reproduce import _environment_notice
+    from xlt.tracking import environment
+
+    env = environment(XltConfig())
+    (tmp_path / "same.yaml").write_text(yaml.safe_dump(env))
+    assert _environment_notice(tmp_path / "same.yaml") is None
+    env["packages"]["torch"] = "1.0.0"
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(env))
+    notice = _environment_notice(tmp_path / "old.yaml")
+    assert notice.startswith("xlt: note: not the snapshot's environment: torch 1.0.0 -> 2.")
 
 
 def test_reproduce_names_what_is_missing(tmp_path):

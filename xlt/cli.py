@@ -33,7 +33,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # Overrides may also follow the options (`xlt reproduce ID --mlflow-tracking-uri U a=b`),
+    # which a nargs="*" positional alone does not accept.
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "reproduce" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
     try:
         if args.command == "reproduce":
             from xlt.reproduce import reproduce

@@ -22,7 +22,7 @@ REPRODUCED_FROM = "XLT_REPRODUCED_FROM"  # the source run, for the new run's tag
 RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
 
 
-def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str]:
+def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str, Path]:
     from xlt.runs import store_exists
 
     if not store_exists(tracking_uri):
@@ -41,18 +41,17 @@ def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str]:
     if "hydra/config.yaml" not in names:
         raise ConfigError("RUN_ID", f"run {run_id} has no hydra/config.yaml snapshot to reproduce from")
     snapshot = Path(client.download_artifacts(run_id, "hydra", str(into)))
-    try:
-        client.download_artifacts(run_id, "config/environment.yaml", str(snapshot))
-    except MlflowException:
-        pass  # runs logged before environment snapshots existed
-    return snapshot, run_id
+    environment = into / "config" / "environment.yaml"
+    if "config/environment.yaml" in {a.path for a in client.list_artifacts(run_id, "config")}:
+        environment = Path(client.download_artifacts(run_id, "config/environment.yaml", str(into)))
+    return snapshot, run_id, environment
 
 
-def _from_dir(job_dir: Path) -> Tuple[Path, str]:
+def _from_dir(job_dir: Path) -> Tuple[Path, str, Path]:
     snapshot = job_dir / ".hydra"
     if not (snapshot / "config.yaml").is_file():
         raise ConfigError("JOB_DIR", f"{str(job_dir)!r} has no .hydra/config.yaml; give a job's output directory")
-    return snapshot, str(job_dir.resolve())
+    return snapshot, str(job_dir.resolve()), job_dir / "environment.yaml"
 
 
 def _environment_notice(environment: Path) -> Optional[str]:
@@ -82,11 +81,9 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
     with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
         path = Path(target).expanduser()
         if path.is_dir():
-            snapshot, source = _from_dir(path)
-            environment = path / "environment.yaml"
+            snapshot, source, environment = _from_dir(path)
         else:
-            snapshot, source = _from_run(target, tracking_uri, Path(tmp))
-            environment = snapshot / "environment.yaml"
+            snapshot, source, environment = _from_run(target, tracking_uri, Path(tmp))
         notice = _environment_notice(environment)
         if notice:
             print(notice, file=sys.stderr)
