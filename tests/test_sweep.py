@@ -172,7 +172,7 @@ def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
 def test_reproduce_notes_a_changed_environment(tmp_path):
     from xlt.config import XltConfig
     from xlt.reproduce import _environment_notice
-    from xlt.tracking import environment
+    from xlt.snapshot import environment
 
     env = environment(XltConfig())
     (tmp_path / "same.yaml").write_text(yaml.safe_dump(env))

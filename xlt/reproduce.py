@@ -58,19 +58,14 @@ def _environment_notice(environment: Path) -> Optional[str]:
     """One line if the code or packages differ from the snapshot's: metrics may then differ."""
     if not environment.is_file():
         return None
-    from xlt.tracking import PACKAGES, git_state
-    from importlib.metadata import PackageNotFoundError, version
+    from xlt.snapshot import git_state, installed_versions
 
     saved = yaml.safe_load(environment.read_text())
     changed = []
     commit = git_state().get("xlt.git_commit")
     if commit and saved.get("git_commit") not in (commit, "unknown"):
         changed.append(f"git commit {saved['git_commit'][:10]} -> {commit[:10]}")
-    for name in PACKAGES:
-        try:
-            now = version(name)
-        except PackageNotFoundError:
-            now = "not installed"
+    for name, now in installed_versions().items():
         was = saved.get("packages", {}).get(name)
         if was and was != now:
             changed.append(f"{name} {was} -> {now}")

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
-import subprocess
-import sys
 import traceback
 from collections import defaultdict
 from contextlib import contextmanager
@@ -20,9 +17,7 @@ from xlt.config import XltConfig, config_hash
 from xlt.metrics import TARGET_MEAN, from_trainer_logs, metric_name, parse_metric_name, target_mean
 from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG
 from xlt.secrets import scrub
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
+from xlt.snapshot import environment
 
 @dataclass
 class JobInfo:
@@ -41,38 +36,6 @@ def flatten(node, prefix: str = "") -> Dict[str, str]:
     if isinstance(node, list):
         node = ",".join(map(str, node))
     return {prefix[:-1]: str(node)}
-
-
-def git_state() -> Dict[str, str]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-
-    try:
-        return {"xlt.git_commit": git("rev-parse", "HEAD"),
-                "xlt.git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
-    except (OSError, subprocess.SubprocessError):
-        return {}
-
-
-PACKAGES = ("xlt", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy",
-            "hydra-core", "omegaconf", "mlflow")
-
-
-def environment(cfg: XltConfig) -> Dict[str, object]:
-    """What reproducing a run needs beside its config: code version, packages, seed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def installed(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
-
-    git = git_state()
-    return {"seed": cfg.train.seed, "git_commit": git.get("xlt.git_commit", "unknown"),
-            "git_dirty": git.get("xlt.git_dirty", "unknown"), "python": sys.version.split()[0],
-            "platform": platform.platform(), "packages": {p: installed(p) for p in PACKAGES}}
 
 
 def _device() -> str:
@@ -114,8 +77,11 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
     import yaml
 
     mlflow.set_tracking_uri(cfg.tracking_uri)
+    env = environment(cfg)
     tags = {"xlt.model": cfg.model.name, "xlt.technique": cfg.technique.name, HASH_TAG: config_hash(cfg),
-            JOB_DIR_TAG: str(job.dir), **git_state(), **cfg.tracking.tags}
+            JOB_DIR_TAG: str(job.dir), **cfg.tracking.tags}
+    if env["git_commit"] != "unknown":  # outside a git checkout there is nothing to tag
+        tags.update({"xlt.git_commit": env["git_commit"], "xlt.git_dirty": env["git_dirty"]})
     if job.sweep_id is not None:
         tags.update({"xlt.sweep_id": job.sweep_id, "xlt.job_num": str(job.job_num)})
     if os.environ.get("XLT_REPRODUCED_FROM"):  # set by `xlt reproduce`
@@ -140,9 +106,9 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
                 "model": cfg.model.name, "technique": cfg.technique.name,
                 "languages": ",".join(cfg.languages.eval), **flatten(dataclasses.asdict(cfg))}.items()})
         mlflow.log_text(scrub(OmegaConf.to_yaml(job_cfg)), "config/resolved.yaml")
-        env = yaml.safe_dump(environment(cfg), sort_keys=False)
-        (job.dir / "environment.yaml").write_text(env)
-        mlflow.log_text(env, "config/environment.yaml")
+        env_yaml = yaml.safe_dump(env, sort_keys=False)
+        (job.dir / "environment.yaml").write_text(env_yaml)
+        mlflow.log_text(env_yaml, "config/environment.yaml")
         for path in sorted((job.dir / ".hydra").glob("*.yaml")):
             mlflow.log_text(scrub(path.read_text()), f"hydra/{path.name}")
         yield run

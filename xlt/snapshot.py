@@ -1,0 +1,48 @@
+"""What reproducing a run needs beside its config: code version, package versions, seed.
+
+Light on purpose (no torch, no transformers): `xlt reproduce` reads it before starting a job.
+"""
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Dict
+
+from xlt.config import XltConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("xlt", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy",
+            "hydra-core", "omegaconf", "mlflow")
+
+
+def git_state() -> Dict[str, str]:
+    """{'xlt.git_commit': ..., 'xlt.git_dirty': 'True'|'False'}, or {} outside a git checkout."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        return {"xlt.git_commit": git("rev-parse", "HEAD"),
+                "xlt.git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+    except (OSError, subprocess.SubprocessError):
+        return {}
+
+
+def installed_versions() -> Dict[str, str]:
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {name: installed(name) for name in PACKAGES}
+
+
+def environment(cfg: XltConfig) -> Dict[str, object]:
+    git = git_state()
+    return {"seed": cfg.train.seed, "git_commit": git.get("xlt.git_commit", "unknown"),
+            "git_dirty": git.get("xlt.git_dirty", "unknown"), "python": sys.version.split()[0],
+            "platform": platform.platform(), "packages": installed_versions()}
