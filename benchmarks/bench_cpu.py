@@ -4,18 +4,15 @@
 
 Model: the real multilingual-e5-small in shared/models; data: real XNLI in shared/data.
 Sizes are small so the whole run takes minutes on 2 cores; each side runs in its own
-process from a cold start (imports, tokenization and caches included).
+process from a cold start (imports, tokenization and caches included; sides.py).
 """
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from sides import REPO, seed_way, timed, xlt_way
 
 CASES = {
     # End to end: the seed re-runs the frozen encoder every step, epoch and evaluation.
@@ -32,41 +29,9 @@ COMPARED = {"feature_extraction": ["wall_s"], "feature_extraction_large": ["wall
             "fine_tune": ["wall_s", "train_samples_per_second", "test_runtime_s"]}
 
 
-def timed(cmd):
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    if result.returncode:
-        sys.exit(f"failed: {' '.join(cmd)}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start, result.stdout
-
-
-def seed_way(shared, technique, c):
-    wall, out = timed([sys.executable, "benchmarks/seed_way.py", "--model", str(shared / "models/multilingual-e5-small-xnli"),
-                       "--data", str(shared / "data/xnli"), "--technique", technique,
-                       "--train-samples", str(c["train"]), "--eval-samples", str(c["eval"]),
-                       "--test-samples", str(c["test"]), "--epochs", str(c["epochs"]),
-                       "--batch-size", str(c["batch"]), "--lr", str(c["lr"]), "--eval-steps", str(c["eval_steps"])])
-    result = json.loads(out.strip().splitlines()[-1])
-    result["wall_s"] = wall
-    return result
-
-
-def xlt_way(shared, technique, c):
-    import mlflow
-
-    out = Path(tempfile.mkdtemp(prefix="xlt-bench-"))
-    wall, _ = timed([sys.executable, "run.py", "model=local", f"model.path={shared / 'models/multilingual-e5-small-xnli'}",
-                     f"technique={technique}", "data=jsonl", f"data.dir={shared / 'data/xnli'}",
-                     f"train.max_train_samples={c['train']}", f"data.max_eval_samples={c['eval']}",
-                     f"data.max_test_samples={c['test']}", f"train.epochs={c['epochs']}",
-                     f"train.batch_size={c['batch']}", f"train.learning_rate={c['lr']}",
-                     f"train.eval_steps={c['eval_steps']}", "tracking.experiment=bench", f"output_dir={out}"])
-    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
-    m = run.data.metrics
-    return {"wall_s": wall, "train_samples_per_second": m["train/samples_per_second"],
-            "test_runtime_s": sum(v for k, v in m.items() if k.startswith("test/") and k.endswith("/runtime")),
-            "test_en_accuracy": m["test/en/accuracy"], "test_target_mean_accuracy": m["test/target_mean/accuracy"]}
+def e5_sides(shared, technique, c):
+    model, data = shared / "models/multilingual-e5-small-xnli", shared / "data/xnli"
+    return seed_way(model, data, technique, c), xlt_way(model, data, technique, c)
 
 
 def help_seconds(repeat=5):
@@ -84,7 +49,7 @@ def main():
     print(f"run.py --help: {results['run.py --help (s)']:.2f} s", flush=True)
     for name in a.case or DEFAULT_CASES:
         case, technique = CASES[name], name.replace("_large", "")
-        seed, xlt = seed_way(shared, technique, case), xlt_way(shared, technique, case)
+        seed, xlt = e5_sides(shared, technique, case)
         results[name] = {"case": case, "seed": seed, "xlt": xlt}
         print(f"\n{name} {case}", flush=True)
         print(f"{'':28}{'seed':>10}{'xlt':>10}{'ratio':>8}")

@@ -64,6 +64,7 @@ def main() -> None:
     print(json.dumps({
         "wall_s": time.perf_counter() - start,
         "train_samples_per_second": out["train_samples_per_second"],
+        "train_runtime_s": out["train_runtime"],
         "test_runtime_s": sum(metrics[f"test_{lang}_runtime"] for lang in langs),
         "test_en_accuracy": metrics["test_en_accuracy"],
         "test_target_mean_accuracy": float(np.mean(targets)),
