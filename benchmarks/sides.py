@@ -34,7 +34,7 @@ def seed_way(model, data, technique, c):
     return result
 
 
-def xlt_way(model, data, technique, c, overrides=()):
+def xlt_way(model, data, technique, c):
     """`python run.py` with the case's sizes; measures read back from its MLflow run."""
     import mlflow
 
@@ -44,8 +44,7 @@ def xlt_way(model, data, technique, c, overrides=()):
                      f"train.max_train_samples={c['train']}", f"data.max_eval_samples={c['eval']}",
                      f"data.max_test_samples={c['test']}", f"train.epochs={c['epochs']}",
                      f"train.batch_size={c['batch']}", f"train.learning_rate={c['lr']}",
-                     f"train.eval_steps={c['eval_steps']}", "tracking.experiment=bench", f"output_dir={out}",
-                     *overrides])
+                     f"train.eval_steps={c['eval_steps']}", "tracking.experiment=bench", f"output_dir={out}"])
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
     m = run.data.metrics
