@@ -38,8 +38,9 @@ if __name__ == "__main__":
         main()
     except KeyboardInterrupt as e:  # a single run, stopped
         checkpoint = getattr(e, "checkpoint", None)
-        print(f"xlt: interrupted; {'checkpoint saved at ' + str(checkpoint) + ', the' if checkpoint else 'the'} "
-              "same command resumes the run", file=sys.stderr)
+        print(f"xlt: interrupted; checkpoint saved at {checkpoint}, the same command resumes the run"
+              if checkpoint else "xlt: interrupted before any checkpoint; the same command starts the job again",
+              file=sys.stderr)
         sys.exit(130)
     from xlt import sweeper
 

@@ -80,7 +80,7 @@ def train_lengths(model_dir: Path, data_dir: Path, max_length: int, strip: bool)
     """Token counts of the training pairs as a side tokenizes them (xlt strips, the seed does not)."""
     from transformers import AutoTokenizer
 
-    from xlt.data import read_jsonl
+    from xlt.jsonl import read_jsonl
 
     rows = read_jsonl(data_dir / "train.en.jsonl")
     clean = (lambda texts: [t.strip() for t in texts]) if strip else list

@@ -12,7 +12,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-from xlt.data import read_jsonl
+from xlt.jsonl import read_jsonl
 
 
 def main() -> None:
@@ -68,6 +68,7 @@ def main() -> None:
         "test_runtime_s": sum(metrics[f"test_{lang}_runtime"] for lang in langs),
         "test_en_accuracy": metrics["test_en_accuracy"],
         "test_target_mean_accuracy": float(np.mean(targets)),
+        "test_accuracy": {lang: metrics[f"test_{lang}_accuracy"] for lang in langs},
     }))
 
 

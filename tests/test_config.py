@@ -19,7 +19,7 @@ BAD_INPUT = [
     (["train.max_length=1024"], "train.max_length: 1024 exceeds 512"),
     (["train.warmup=1.5"], "train.warmup: is a fraction of the training steps in [0, 1)"),
     (["train.precision=fp8"], "train.precision: unknown value 'fp8'"),
-    (["model.pooling=max"], "model.pooling: unknown value 'max'; allowed: cls, mean"),
+    (["model.pooling=max"], "model.pooling: unknown value 'max'; allowed: auto, cls, mean"),
     (["trian.seed=1"], "trian: Key 'trian' not in 'XltConfig'"),
     (["model=local"], "model.path: is empty; give a hub id or a local directory"),
     (["model=local", "model.path=/no/such/dir"], "model.path: local model directory '/no/such/dir' does not exist"),
@@ -33,6 +33,9 @@ BAD_INPUT = [
     (["sweep.skip_finished=maybe"], "sweep.skip_finished: Value 'maybe' is not a valid bool"),
     (["tracking.aim.sync=perhaps"], "tracking.aim.sync: Value 'perhaps' is not a valid bool"),
     (["tracking.tags.team=nlp"], "tracking.tags.team: Key 'team' is not in struct; to add a new key, write +"),
+    (["train.select=best"], "train.select: unknown value 'best'; allowed: en_dev, last, target_dev"),
+    (["languages.eval=[de,fr]"], "train.select: en_dev selects on en validation accuracy, but languages.eval lacks en"),
+    (["train.dropout=1.5"], "train.dropout: is a probability in [0, 1), got 1.5"),
     (["tracking.aim.repo=/etc/hostname"], "tracking.aim.repo: '/etc/hostname' is a file; give a directory"),
 ]
 

@@ -5,6 +5,7 @@ import pytest
 from xlt import data as xdata
 from xlt.config import SAMPLE_DIR, TinyShape, XltConfig, validate
 from xlt.errors import ConfigError
+from xlt.jsonl import read_jsonl
 from xlt.modeling import build_tiny_tokenizer
 
 
@@ -24,14 +25,19 @@ def sample_config(tmp_path, **train) -> XltConfig:
 @pytest.mark.parametrize("line, message", [
     ('{"premise": "a", "hypothesis": "b"', "not valid JSON"),
     ('{"premise": "a", "label": 0}', "needs the keys premise, hypothesis, label"),
-    ('{"premise": "a", "hypothesis": "b", "label": "neutral"}', "has label 'neutral'; use 0 entailment"),
+    ('{"premise": "a", "hypothesis": "b", "label": "neutral"}', 'has label "neutral"; use the integer 0'),
+    ('{"premise": "a", "hypothesis": "b", "label": 1.0}', "has label 1.0; use the integer 0 (entailment)"),
+    ('{"premise": "a", "hypothesis": "b", "label": true}', "has label true; use the integer"),
+    ('{"premise": "a", "hypothesis": "b", "label": 3}', "has label 3; use the integer"),
+    ('{"premise": null, "hypothesis": "b", "label": 0}', "has premise None; it must be a string"),
+    ('["a", "b", 0]', "needs the keys premise, hypothesis, label"),
 ])
 def test_corrupt_jsonl_line_is_named_with_file_and_line(tmp_path, line, message):
     path = tmp_path / "train.en.jsonl"
     good = json.dumps({"premise": "p", "hypothesis": "h", "label": 1})
     path.write_text(f"{good}\n{good}\n{line}\n")
     with pytest.raises(ConfigError) as err:
-        xdata.read_jsonl(path)
+        read_jsonl(path)
     assert str(err.value).startswith(f"data.dir: {path}:3 ") and message in str(err.value)
 
 
@@ -50,7 +56,7 @@ def test_sample_splits_are_tokenized_selected_and_sorted(tmp_path):
     assert first["input_ids"][0] == tok.cls_token_id and first["input_ids"].count(tok.sep_token_id) == 2
     assert first["token_type_ids"][-1] == 1 and first["token_type_ids"][0] == 0
     # The same labels as the file, in the same multiset (sorting only reorders rows).
-    raw = xdata.read_jsonl(SAMPLE_DIR / "validation.de.jsonl")["label"][:40]
+    raw = read_jsonl(SAMPLE_DIR / "validation.de.jsonl")["label"][:40]
     assert sorted(enc.validation["de"]["label"]) == sorted(raw)
 
 

@@ -183,13 +183,19 @@ def test_reproduce_notes_a_changed_environment(tmp_path):
     assert notice.startswith("xlt: note: not the snapshot's environment: torch 1.0.0 -> 2.")
 
 
-def test_reproduce_names_what_is_missing(tmp_path):
-    result = xlt_cli("reproduce", "0123abcd", "--mlflow-tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"xlt: error: RUN_ID: no MLflow store at sqlite:///{tmp_path}/mlflow.db")
+@pytest.mark.parametrize("target, error", [
+    ("0123abcd" * 4, "RUN_ID: no MLflow store at sqlite:///{tmp}/mlflow.db"),
+    ("1c84c2", "RUN_ID: '1c84c2' is not a full MLflow run id (32 hex characters"),
+    ("logs/multirun/2026-01-01_00-00-00/0_tiny_fine_tune", "JOB_DIR: 'logs/multirun/2026-01-01_00-00-00/"
+                                                          "0_tiny_fine_tune' is not a directory"),
+    ("{tmp}", "JOB_DIR: '{tmp}' has no .hydra/config.yaml"),
+])
+def test_reproduce_names_what_is_missing(tmp_path, target, error):
+    target, error = target.format(tmp=tmp_path), error.format(tmp=tmp_path)
+    result = xlt_cli("reproduce", target, "--mlflow-tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith(f"xlt: error: {error}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "mlflow.db").exists()
-    result = xlt_cli("reproduce", str(tmp_path), cwd=tmp_path)
-    assert result.returncode == 2 and "has no .hydra/config.yaml" in result.stderr
 
 
 @pytest.mark.slow

@@ -171,7 +171,8 @@ def test_experiment_filter_exclusions_and_bad_input(store):
     assert missing.returncode == 2 and "--mlflow-tracking-uri: no MLflow store at" in missing.stderr
 
 
-def test_watch_syncs_until_ctrl_c_and_leaves_every_run_closed(store):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_watch_syncs_until_stopped_and_leaves_every_run_closed(store, stop):
     import subprocess
 
     tmp_path, uri, client, runs = store
@@ -180,12 +181,13 @@ def test_watch_syncs_until_ctrl_c_and_leaves_every_run_closed(store):
                                 "--aim-repo", str(repo), "--watch", "--interval", "0.5"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert watcher.stdout.readline().startswith(f"xlt sync: watching {uri} every 0.5 s -> {repo}")
     lines = [watcher.stdout.readline()]
     assert "3 new" in lines[0]
     log_points(client, runs[0], range(120, 130))
     lines.append(watcher.stdout.readline())  # the next tick picks the new points up
     assert "0 new, 1 updated" in lines[1]
-    watcher.send_signal(signal.SIGINT)
+    watcher.send_signal(stop)
     out, err = watcher.communicate(timeout=60)
     assert watcher.returncode == 0 and out.strip() == "xlt sync: stopped", err[-2000:]
     assert not list((repo / ".aim" / "locks").glob("*.softlock"))  # every Aim run closed

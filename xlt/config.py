@@ -8,6 +8,9 @@ Nothing here imports torch or transformers: validation must stay instant.
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -23,7 +26,9 @@ MODEL_SOURCES = ("hub", "local", "tiny")
 TECHNIQUES = ("fine_tune", "feature_extraction")
 DATA_SOURCES = ("hub", "jsonl", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-POOLINGS = ("cls", "mean")
+POOLINGS = ("auto", "cls", "mean")
+SELECTIONS = ("en_dev", "last", "target_dev")
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 SAMPLE_DIR = Path(__file__).parent / "sample"
 
 
@@ -44,9 +49,10 @@ class ModelConfig:
     path: Optional[str] = None  # hub id or local directory (unused for tiny)
     tiny: Optional[TinyShape] = None
     # What the classification head reads: `cls`, the first token's state (the heads'
-    # own choice), or `mean`, the masked mean of the last layer (for models trained
-    # with mean pooling, e.g. multilingual-e5).
-    pooling: str = "cls"
+    # own choice), `mean`, the masked mean of the last layer (for models trained with
+    # mean pooling, e.g. multilingual-e5), or `auto`: the checkpoint's sentence-transformers
+    # pooling config where it has one, else `cls` (xlt/pooling.py).
+    pooling: str = "auto"
 
 
 @dataclass
@@ -88,6 +94,11 @@ class TrainConfig:
     warmup: float = 0.0  # fraction of the training steps
     seed: int = 42
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32
+    # Which weights are tested at the end (xlt/selection.py): the evaluation round with the
+    # best English validation accuracy (`en_dev`, the zero-shot protocol), the last one
+    # (`last`), or the best mean target-language one (`target_dev`, an oracle).
+    select: str = "en_dev"
+    dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
 
 
 @dataclass
@@ -180,14 +191,59 @@ def _positive(field_name: str, value, allow_none: bool = False) -> None:
         raise ConfigError(field_name, f"must be a positive number, got {value}")
 
 
+def _schema_of(annotation) -> Optional[type]:
+    """The dataclass a field holds (unwrapping Optional), or None for a plain or dict field."""
+    for t in (annotation, *typing.get_args(annotation)):
+        if dataclasses.is_dataclass(t):
+            return t
+    return None
+
+
+def _fields_at(path: List[str]) -> List[str]:
+    """Field names of the config node at `path` (e.g. ['train']), [] if it is not a schema node."""
+    schema: Optional[type] = XltConfig
+    for key in path:
+        schema = _schema_of(typing.get_type_hints(schema).get(key)) if schema else None
+    return list(typing.get_type_hints(schema)) if schema else []
+
+
+def suggest(full_key: str) -> str:
+    """'; did you mean train.learning_rate?' for a mistyped key such as train.lr, else ''."""
+    *parent, key = full_key.split(".")
+    fields = _fields_at(parent)
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    # Abbreviations difflib misses: lr -> learning_rate, bs -> batch_size.
+    close = close or [f for f in fields if "_" in f and "".join(w[0] for w in f.split("_")) == key]
+    return f"; did you mean {'.'.join([*parent, close[0]])}?" if close else ""
+
+
+def _unknown_key(node: DictConfig, path: List[str]) -> Optional[str]:
+    """The first key under `node` that the schema lacks (`+train.lr=...` adds one silently)."""
+    fields = _fields_at(path)
+    for key in node.keys():
+        full = [*path, str(key)]
+        if str(key) not in fields:
+            return ".".join(full)
+        child = node[key]
+        if isinstance(child, DictConfig) and _fields_at(full):
+            found = _unknown_key(child, full)
+            if found:
+                return found
+    return None
+
+
 def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     """Check a composed job config; return it as a typed `XltConfig`.
 
     Raises `ConfigError` naming the field and the fix on the first problem.
     """
     if isinstance(cfg, DictConfig):
-        cfg = OmegaConf.merge(OmegaConf.structured(XltConfig), _job_part(cfg))
-        cfg = OmegaConf.to_object(cfg)
+        job = _job_part(cfg)
+        unknown = _unknown_key(job, [])
+        if unknown:
+            raise ConfigError(unknown, f"is not a field of xlt's config{suggest(unknown)} "
+                                       "(python run.py --cfg job lists them)")
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(XltConfig), job))
     m, d, t = cfg.model, cfg.data, cfg.train
 
     _one_of("model.source", m.source, MODEL_SOURCES)
@@ -244,13 +300,45 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     if not 0 <= t.warmup < 1:
         raise ConfigError("train.warmup", f"is a fraction of the training steps in [0, 1), got {t.warmup}")
     _one_of("train.precision", t.precision, PRECISIONS)
+    _one_of("train.select", t.select, SELECTIONS)
+    if t.select == "en_dev" and d.train_language not in cfg.languages.eval:
+        raise ConfigError("train.select", f"en_dev selects on {d.train_language} validation accuracy, "
+                                          f"but languages.eval lacks {d.train_language}; add it or use "
+                                          "train.select=last")
+    if t.select == "target_dev" and not set(cfg.languages.eval) - {d.train_language}:
+        raise ConfigError("train.select", "target_dev needs a target language in languages.eval; "
+                                          "add one or use train.select=en_dev")
+    if t.dropout is not None and not 0 <= t.dropout < 1:
+        raise ConfigError("train.dropout", f"is a probability in [0, 1), got {t.dropout}; "
+                                           "null keeps the checkpoint's")
 
+    output = Path(cfg.output_dir).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ConfigError("output_dir", f"{str(output)!r} is a file; give a directory (created if missing)")
+    if cfg.tracking.uri:
+        _check_tracking_uri(cfg.tracking.uri)
     if not cfg.tracking.experiment:
         raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
     if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
         raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
                                                "or tracking.aim.sync=false")
     return cfg
+
+
+def _check_tracking_uri(uri: str) -> None:
+    """A URI MLflow can open (not whether a server answers: xlt/tracking_server.py asks that)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]  # postgresql+psycopg2://
+    if not scheme:
+        raise ConfigError("tracking.uri", f"{uri!r} has no scheme; write sqlite:///{uri.rstrip('/')}/mlflow.db, "
+                                          f"file://{Path(uri).expanduser().resolve()} or http://HOST:PORT")
+    if scheme not in TRACKING_SCHEMES:
+        raise ConfigError("tracking.uri", f"unknown scheme {parsed.scheme!r} in {uri!r}; "
+                                          f"MLflow opens {', '.join(TRACKING_SCHEMES)}")
+    if scheme in ("http", "https") and not parsed.hostname:
+        raise ConfigError("tracking.uri", f"{uri!r} names no host; write {scheme}://HOST:PORT")
 
 
 def data_dir_of(cfg: XltConfig) -> Path:

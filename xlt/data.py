@@ -18,9 +18,8 @@ from xlt.cache import disk_cached
 from xlt.config import SAMPLE_DIR, XltConfig, data_dir_of
 from xlt.errors import ConfigError
 from xlt.hub import OFFLINE_DATA
+from xlt.jsonl import COLUMNS, read_jsonl
 
-LABELS = ("entailment", "neutral", "contradiction")
-COLUMNS = ("premise", "hypothesis", "label")
 CACHE_FORMAT = 1  # bump when the encoding below changes
 
 
@@ -29,28 +28,6 @@ class EncodedData:
     train: datasets.Dataset
     validation: Dict[str, datasets.Dataset]  # language -> split, sorted by length
     test: Dict[str, datasets.Dataset]
-
-
-def read_jsonl(path: Path) -> Dict[str, list]:
-    """Read an XNLI JSONL file; a bad line is reported with its file and line number."""
-    rows: Dict[str, list] = {c: [] for c in COLUMNS}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError("data.dir", f"{where} is not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or any(c not in row for c in COLUMNS):
-                raise ConfigError("data.dir", f"{where} needs the keys premise, hypothesis, label")
-            if row["label"] not in (0, 1, 2):
-                raise ConfigError("data.dir", f"{where} has label {row['label']!r}; "
-                                              "use 0 entailment, 1 neutral, 2 contradiction")
-            for c in COLUMNS:
-                rows[c].append(row[c])
-    return rows
 
 
 def _load_raw(cfg: XltConfig, split: str, lang: str) -> datasets.Dataset:

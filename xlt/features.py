@@ -1,8 +1,7 @@
 """Pooled encoder features, and the model's own head applied to them.
 
-Every supported head starts from one vector per text: the first token's hidden state
-(`model.pooling=cls`, what the heads do themselves) or the masked mean of the last layer
-(`mean`). Feature extraction caches that vector (on disk, shared by jobs and epochs),
+Every supported head starts from one vector per text (`xlt.pooling`). Feature extraction
+caches that vector (on disk, shared by jobs and epochs),
 since the frozen encoder gives the same one at every step; `classify` then applies the
 model's own head modules to it, the same parameters as in the uncached path.
 """
@@ -10,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import datasets
@@ -19,18 +19,14 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from xlt.cache import disk_cached
+from xlt.console import on_terminal
 from xlt.config import XltConfig
 from xlt.data import EncodedData
 from xlt.errors import ConfigError
+from xlt.pooling import pool
 
 FORMAT = 1  # bump when what is cached changes
-
-
-def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    if pooling == "cls":
-        return states[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+log = logging.getLogger(__name__)
 
 
 def classify(model, pooled: torch.Tensor) -> torch.Tensor:
@@ -87,7 +83,8 @@ def _encode(model, ds: datasets.Dataset, tokenizer, pooling: str, batch_size: in
     out = np.empty((len(ds), model.config.hidden_size), dtype=np.float32)
     columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in ds.column_names]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    for start in tqdm(range(0, len(ds), batch_size), desc=desc, leave=False):
+    log.info("%s: %d texts through the frozen encoder (cached for later epochs and jobs)", desc, len(ds))
+    for start in tqdm(range(0, len(ds), batch_size), desc=desc, leave=False, disable=not on_terminal()):
         idx = order[start:start + batch_size]
         batch = tokenizer.pad(ds.select_columns(columns)[idx], return_tensors="pt").to(device)
         with autocast:
@@ -108,23 +105,24 @@ def _model_id(cfg: XltConfig) -> str:
     return m.path
 
 
-def cached_features(cfg: XltConfig, model, tokenizer, ds: datasets.Dataset, desc: str) -> datasets.Dataset:
+def cached_features(cfg: XltConfig, model, tokenizer, pooling: str, ds: datasets.Dataset,
+                    desc: str) -> datasets.Dataset:
     """Pooled features of a tokenized split, from the shared cache when present."""
-    identity = [FORMAT, _model_id(cfg), cfg.model.pooling, ds._fingerprint]
+    identity = [FORMAT, _model_id(cfg), pooling, ds._fingerprint]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
-        features = _encode(model, ds, tokenizer, cfg.model.pooling, cfg.train.eval_batch_size,
-                           f"encoding {desc}")
+        features = _encode(model, ds, tokenizer, pooling, cfg.train.eval_batch_size, f"encoding {desc}")
         return datasets.Dataset.from_dict({"features": features, "labels": ds["label"]})
 
     return disk_cached(cfg.cache_dir / "features" / f"{desc}.{key}", make).with_format("torch")
 
 
-def features_of(cfg: XltConfig, model, tokenizer, data: EncodedData) -> EncodedData:
+def features_of(cfg: XltConfig, model, tokenizer, pooling: str, data: EncodedData) -> EncodedData:
     """Every split of a job as cached encoder features."""
     def each(split: str, by_lang: dict) -> dict:
-        return {lang: cached_features(cfg, model, tokenizer, ds, f"{split}.{lang}") for lang, ds in by_lang.items()}
+        return {lang: cached_features(cfg, model, tokenizer, pooling, ds, f"{split}.{lang}")
+                for lang, ds in by_lang.items()}
 
-    train = cached_features(cfg, model, tokenizer, data.train, f"train.{cfg.data.train_language}")
+    train = cached_features(cfg, model, tokenizer, pooling, data.train, f"train.{cfg.data.train_language}")
     return EncodedData(train=train, validation=each("validation", data.validation), test=each("test", data.test))

@@ -41,6 +41,9 @@ def run_job(raw: DictConfig) -> dict:
     """
     cfg = validate(raw)  # before anything heavy: bad input never starts a run
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from xlt.console import quiet_third_party
+
+    quiet_third_party()
     from transformers import set_seed
 
     from xlt import faults
@@ -48,8 +51,11 @@ def run_job(raw: DictConfig) -> dict:
     from xlt.data import load_encoded
     from xlt.features import CachedHead, PooledClassifier, features_of
     from xlt.interrupt import GracefulStop
-    from xlt.modeling import freeze_encoder, load_model, load_tokenizer
+    from xlt.modeling import freeze_encoder, load_model, load_tokenizer, set_head_dropout
+    from xlt.pooling import resolve_pooling
+    from xlt.progress import ProgressLog
     from xlt.runs import resumable_run
+    from xlt.selection import ModelSelection, test_selected
     from xlt.tracking import MlflowMetrics, mlflow_run
     from xlt.train import build_trainer
 
@@ -64,20 +70,30 @@ def run_job(raw: DictConfig) -> dict:
         set_seed(cfg.train.seed)
         tokenizer = load_tokenizer(cfg.model)
         model, newly_initialised = load_model(cfg.model, tokenizer)
+        if newly_initialised:
+            log.info("initialised from scratch (not in the checkpoint): %s", ", ".join(newly_initialised))
         if cfg.technique.name == "feature_extraction":
             freeze_encoder(model, newly_initialised)
+        if cfg.train.dropout is not None:
+            set_head_dropout(model, cfg.train.dropout)
+        pooling, why = resolve_pooling(cfg.model)
+        log.info("pooling: %s (%s)", pooling, why)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         mlflow.log_params({"model.trainable_params": trainable,
-                           "model.total_params": sum(p.numel() for p in model.parameters())})
+                           "model.total_params": sum(p.numel() for p in model.parameters()),
+                           "model.pooling_resolved": pooling})
 
         data = load_encoded(cfg, tokenizer)
         cached = cfg.technique.name == "feature_extraction" and cfg.technique.cache_features
         if cached:
-            data, model = features_of(cfg, model, tokenizer, data), CachedHead(model)
-        elif cfg.model.pooling != "cls":  # the heads pool with the first token themselves
-            model = PooledClassifier(model, cfg.model.pooling)
+            data, model = features_of(cfg, model, tokenizer, pooling, data), CachedHead(model)
+        elif pooling != "cls":  # the heads pool with the first token themselves
+            model = PooledClassifier(model, pooling)
         metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language, stop)
-        callbacks = [metrics, stop, faults.at_step(job.job_num)]
+        selection = ModelSelection(cfg.train.select, cfg.languages.eval, cfg.data.train_language)
+        bar_position = job.job_num % parallel_jobs if parallel_jobs > 1 and job.job_num is not None else None
+        progress = ProgressLog(cfg.languages.eval, cfg.data.train_language, bar_position)
+        callbacks = [metrics, selection, progress, stop, faults.at_step(job.job_num)]
         if cfg.tracking.aim.callback:
             from xlt.aim_callback import aim_callback
 
@@ -85,9 +101,13 @@ def run_job(raw: DictConfig) -> dict:
         trainer = build_trainer(cfg, model, tokenizer, data, job.dir, callbacks, cached_features=cached)
         if resume:
             log.info("resuming run %s from %s", resume[0], resume[1])
+            selection.resume_from(resume[1])
         trainer.train(resume_from_checkpoint=str(resume[1]) if resume else None)
         stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
-        trainer.evaluate(data.test, metric_key_prefix="test")
+        selected = test_selected(trainer, selection, data.test)
+        mlflow.log_metric(metric_name("test", "selected_step"), selected, step=trainer.state.global_step)
+        log.info("test: the weights of step %d (train.select=%s); test_last: of step %d",
+                 selected, cfg.train.select, trainer.state.global_step)
         for callback in callbacks:  # Aim's callback closes its run at train end; test reopened it
             getattr(callback, "close", lambda: None)()
 

@@ -1,6 +1,7 @@
 """Metric names: `<split>/<metric>` or `<split>/<lang>/<metric>`.
 
-- split: `train`, `validation` or `test`;
+- split: `train`, `validation`, `test` (the weights `train.select` chose) or `test_last`
+  (the last step's weights);
 - lang: an XNLI code, or `target_mean`, the mean over the evaluation languages
   other than the training language (the zero-shot transfer score);
 - metric: `loss`, `accuracy`, `learning_rate`, ...
@@ -10,13 +11,14 @@ Examples: `train/loss`, `validation/de/accuracy`, `test/target_mean/accuracy`.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from statistics import mean
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, Iterable, NamedTuple, Optional
 
 TARGET_MEAN = "target_mean"
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "test_last")
 # Trainer's evaluation key prefixes -> our split names.
-_PREFIXES = {"eval": "validation", "test": "test"}
+_PREFIXES = {"eval": "validation", "test": "test", "testlast": "test_last"}
 # Trainer's end-of-training summary, renamed. Its `train_loss` is dropped: after a resume it
 # averages only the steps since the checkpoint; the `train/loss` curve has the whole story.
 _TRAIN_SUMMARY = {"train_runtime": "runtime", "total_flos": "total_flos",
@@ -47,7 +49,7 @@ def parse_metric_name(name: str) -> Optional[MetricKey]:
 def from_trainer_logs(logs: Dict[str, float]) -> Dict[str, float]:
     """Rename the keys of a Trainer log record; keys with no xlt meaning are dropped."""
     out = {}
-    evaluation = any(key.startswith(("eval_", "test_")) for key in logs)
+    evaluation = any(key.partition("_")[0] in _PREFIXES for key in logs)
     for key, value in logs.items():
         if not isinstance(value, (int, float)):
             continue
@@ -66,3 +68,23 @@ def from_trainer_logs(logs: Dict[str, float]) -> Dict[str, float]:
 def target_mean(accuracy_by_lang: Dict[str, float], train_language: str) -> Optional[float]:
     targets = [v for lang, v in accuracy_by_lang.items() if lang != train_language]
     return mean(targets) if targets else None
+
+
+class Rounds:
+    """Per-language accuracies of evaluation rounds. Trainer reports one language at a time;
+    `add` returns {split: {lang: accuracy}} for each round the given metrics complete."""
+
+    def __init__(self, languages: Iterable[str]):
+        self.languages = set(languages)
+        self._open: Dict[str, Dict[str, float]] = defaultdict(dict)
+
+    def add(self, metrics: Dict[str, float]) -> Dict[str, Dict[str, float]]:
+        done = {}
+        for name, value in metrics.items():
+            key = parse_metric_name(name)
+            if key and key.metric == "accuracy" and key.lang in self.languages:
+                round_ = self._open[key.split]
+                round_[key.lang] = value
+                if set(round_) >= self.languages:
+                    done[key.split] = self._open.pop(key.split)
+        return done

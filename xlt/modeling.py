@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable, List, Tuple
 
 from xlt.config import ModelConfig
-from xlt.data import LABELS
+from xlt.jsonl import LABELS
 from xlt.errors import ConfigError
 from xlt.hub import OFFLINE_MODEL
 
@@ -118,3 +118,15 @@ def freeze_encoder(model, newly_initialised: Iterable[str]) -> List[str]:
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def set_head_dropout(model, p: float) -> int:
+    """Set the dropout of every module outside the encoder (the head's); returns how many."""
+    from torch import nn
+
+    prefix = model.base_model_prefix
+    heads = [m for name, m in model.named_modules()
+             if isinstance(m, nn.Dropout) and name != prefix and not name.startswith(prefix + ".")]
+    for module in heads:
+        module.p = p
+    return len(heads)

@@ -60,6 +60,7 @@ def _one_line(e: BaseException) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
+    from xlt.config import suggest
     from xlt.errors import ConfigError
 
     if isinstance(e, ConfigError):
@@ -73,14 +74,20 @@ def _one_line(e: BaseException) -> str:
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0]
+        key = cause.full_key
+        message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0].rstrip(".")
         if "Missing mandatory value" in message:
-            message = f"needs a value: add {cause.full_key}=..."
+            message = f"needs a value: add {key}=..."
         elif "is not in struct" in message:
-            message += f"; to add a new key, write +{cause.full_key}=..."
-        return f"{cause.full_key}: {message}"
+            message += f"; to add a new key, write +{key}=..."
+        elif "not in '" in message:  # a mistyped key or group name
+            message += suggest(key)
+        elif "is not a ListConfig" in message:
+            message += f"; write a list in brackets, {key}=[en,de] (under -m, a,b sweeps over values)"
+        return f"{key}: {message}"
+    # Hydra's own hints follow its first line (e.g. the three ways out of "Ambiguous value").
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(e).__name__
+    return "; ".join(lines) if lines else type(e).__name__
 
 
 def _check_hub(jobs) -> None:
@@ -96,6 +103,31 @@ def _check_hub(jobs) -> None:
         problem = dataset_problem(hub_id)
         if problem:
             raise ConfigError("data.hub_id", problem)
+
+
+def _check_data(jobs) -> None:
+    """Every local JSONL file the jobs read, read once: a bad line fails here, not in a job."""
+    from xlt.config import data_dir_of
+    from xlt.jsonl import read_jsonl
+
+    files = {}
+    for j in jobs:
+        if j.data.source == "jsonl":
+            splits = [("train", j.data.train_language)] + [(s, lang) for s in ("validation", "test")
+                                                            for lang in j.languages.eval]
+            files.update({data_dir_of(j) / f"{split}.{lang}.jsonl": None for split, lang in splits})
+    for path in files:
+        read_jsonl(path)
+
+
+def _check_tracking(jobs) -> None:
+    from xlt.errors import ConfigError
+    from xlt.tracking_server import server_problem
+
+    for uri in dict.fromkeys(j.tracking.uri for j in jobs if j.tracking.uri):
+        problem = uri.startswith(("http://", "https://")) and server_problem(uri)
+        if problem:
+            raise ConfigError("tracking.uri", problem)
 
 
 def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_DIR,
@@ -122,6 +154,8 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
                     raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
             jobs = [validate(compose(config_name, overrides=job))
                     for job in job_overrides(overrides, multirun, params)]
+        _check_data(jobs)
+        _check_tracking(jobs)
         _check_hub(jobs)
     except Exception as e:  # every composition or validation error becomes one line
         return _one_line(e)

@@ -8,6 +8,7 @@ MLflow artifact under `hydra/`), so the rerun does not depend on today's `conf/`
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import yaml
 from xlt.errors import ConfigError
 
 REPRODUCED_FROM = "XLT_REPRODUCED_FROM"  # the source run, for the new run's tag
+RUN_ID = re.compile(r"[0-9a-f]{32}")
 RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
 
 
@@ -77,6 +79,12 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
         path = Path(target).expanduser()
         if path.is_dir():
             snapshot, source, environment = _from_dir(path)
+        elif os.sep in target or target.startswith((".", "~")) or path.exists():
+            raise ConfigError("JOB_DIR", f"{target!r} is not a directory; give a job's output directory "
+                                         "(it holds .hydra/), or an MLflow run id")
+        elif not RUN_ID.fullmatch(target):
+            raise ConfigError("RUN_ID", f"{target!r} is not a full MLflow run id (32 hex characters, as in the "
+                                        "sweep summary or the MLflow UI); or give a job's output directory")
         else:
             snapshot, source, environment = _from_run(target, tracking_uri, Path(tmp))
         notice = _environment_notice(environment)

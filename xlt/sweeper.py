@@ -50,6 +50,9 @@ class Sweeper(HydraSweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> List[Outcome]:
+        from xlt.console import quiet_third_party
+
+        quiet_third_party()  # the end-of-sweep sync's libraries
         params = [f"{key}={value}" for key, value in self.params.items()]  # the command line wins
         parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(
             params + list(arguments))

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -142,6 +143,8 @@ class Syncer:
                  exclude_artifacts: Sequence[str] = ()):
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         logging.getLogger("aim").setLevel(logging.WARNING)  # its run-status chatter, under Hydra's INFO
+        # `_open` force-resumes runs only this sync writes: Aim's data-corruption warning would only alarm.
+        logging.getLogger("aim.sdk.lock_manager").setLevel(logging.ERROR)
         import mlflow
 
         self.client = mlflow.MlflowClient(tracking_uri)
@@ -352,6 +355,8 @@ def sync(tracking_uri: str, aim_repo: Path, experiments: Sequence[str] = (),
 def watch(tracking_uri: str, aim_repo: Path, interval: float, **options) -> None:
     """Sync every `interval` seconds until Ctrl-C; every Aim run is closed between syncs."""
     syncer = Syncer(tracking_uri, aim_repo, **options)
+    print(f"xlt sync: watching {tracking_uri} every {interval:g} s -> {syncer.repo_dir} (Ctrl-C stops)", flush=True)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # e.g. `kill`, a scheduler
     try:
         while True:
             report = syncer.sync(progress=False)
@@ -360,6 +365,8 @@ def watch(tracking_uri: str, aim_repo: Path, interval: float, **options) -> None
             time.sleep(interval)
     except KeyboardInterrupt:
         print("xlt sync: stopped", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def sync_after(configs: Iterable) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import traceback
-from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
 from xlt.config import XltConfig, config_hash
-from xlt.metrics import TARGET_MEAN, from_trainer_logs, metric_name, parse_metric_name, target_mean
+from xlt.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name, target_mean
 from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG
 from xlt.secrets import scrub
 from xlt.snapshot import environment
@@ -132,9 +131,8 @@ class MlflowMetrics(TrainerCallback):
 
     def __init__(self, languages: List[str], train_language: str, stop=None):
         self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
-        self.languages = set(languages)
+        self.rounds = Rounds(languages)
         self.train_language = train_language
-        self.accuracy: Dict[str, Dict[str, float]] = defaultdict(dict)  # split -> lang -> acc
         self.last: Dict[str, float] = {}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -145,17 +143,10 @@ class MlflowMetrics(TrainerCallback):
         import mlflow
 
         metrics = from_trainer_logs(logs)
-        for name, value in list(metrics.items()):
-            key = parse_metric_name(name)
-            if key.lang and key.metric == "accuracy":
-                round_ = self.accuracy[key.split]
-                round_[key.lang] = value
-                # Trainer evaluates one language at a time: the mean waits for the last one.
-                if set(round_) >= self.languages:
-                    mean = target_mean(round_, self.train_language)
-                    if mean is not None:
-                        metrics[metric_name(key.split, "accuracy", TARGET_MEAN)] = mean
-                    round_.clear()
+        for split, accuracy in self.rounds.add(metrics).items():
+            mean = target_mean(accuracy, self.train_language)
+            if mean is not None:
+                metrics[metric_name(split, "accuracy", TARGET_MEAN)] = mean
         if metrics:
             mlflow.log_metrics(metrics, step=state.global_step)
             self.last.update(metrics)

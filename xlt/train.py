@@ -6,8 +6,8 @@ from typing import List
 
 import numpy as np
 import torch
-from transformers import (DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments,
-                          default_data_collator)
+from transformers import (DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback,
+                          TrainingArguments, default_data_collator)
 
 from xlt.config import XltConfig
 from xlt.data import EncodedData
@@ -49,9 +49,11 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         # Token batches are grouped by the precomputed `length` column; features have no length.
         train_sampling_strategy="random" if cached_features else "group_by_length",
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=True,  # xlt.progress shows progress; Trainer's bars and dicts would interleave
         **precision_flags(t.precision),
     )
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=args,
         train_dataset=data.train,
@@ -62,3 +64,5 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         preprocess_logits_for_metrics=_argmax,
         callbacks=callbacks,
     )
+    trainer.remove_callback(PrinterCallback)  # prints every log record as a raw dict
+    return trainer
