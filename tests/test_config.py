@@ -36,6 +36,16 @@ BAD_INPUT = [
     (["train.select=best"], "train.select: unknown value 'best'; allowed: en_dev, last, target_dev"),
     (["languages.eval=[de,fr]"], "train.select: en_dev selects on en validation accuracy, but languages.eval lacks en"),
     (["train.dropout=1.5"], "train.dropout: is a probability in [0, 1), got 1.5"),
+    (["+train.lr=1e-3"], "train.lr: is not a field of xlt's config; did you mean train.learning_rate?"),
+    (["train.lr=1e-3"], "train.lr: Key 'lr' not in 'TrainConfig'; did you mean train.learning_rate?"),
+    (["techniqe=fine_tune"], "techniqe: Key 'techniqe' not in 'XltConfig'; did you mean technique?"),
+    (["languages.eval=en,de"], "Ambiguous value for argument 'languages.eval=en,de'; 1. To use it as a list, "
+                               "use key=[value1,value2]; 2. To use it as string"),
+    (["tracking.uri=foo://bar"], "tracking.uri: unknown scheme 'foo' in 'foo://bar'; MLflow opens sqlite, file"),
+    (["tracking.uri=some/dir"], "tracking.uri: 'some/dir' has no scheme; write sqlite:///some/dir/mlflow.db"),
+    (["tracking.uri=http://127.0.0.1:9"], "tracking.uri: no MLflow server answers at http://127.0.0.1:9 "
+                                         "(cannot connect); start one"),
+    (["output_dir=/etc/hostname"], "output_dir: '/etc/hostname' is a file; give a directory"),
     (["tracking.aim.repo=/etc/hostname"], "tracking.aim.repo: '/etc/hostname' is a file; give a directory"),
 ]
 
@@ -45,6 +55,41 @@ def test_bad_input_is_one_line_naming_the_field(overrides, expected):
     problem = check(["model=tiny", "data=sample", *overrides])
     assert problem is not None and problem.startswith(expected), problem
     assert "\n" not in problem
+
+
+def test_a_list_written_without_brackets_under_multirun_gets_the_fix():
+    assert check(["model=tiny", "data=sample", "languages.eval=en,de"], multirun=True) == (
+        "languages.eval: Invalid value assigned: str is not a ListConfig, list or tuple; write a list in "
+        "brackets, languages.eval=[en,de] (under -m, a,b sweeps over values)")
+
+
+@pytest.mark.parametrize("label", ["1.0", "true", '"neutral"', "-1", "null"])
+def test_a_bad_jsonl_label_is_caught_before_any_job(tmp_path, label):
+    import shutil
+
+    from xlt.config import SAMPLE_DIR
+
+    for name in ("train.en", "validation.en", "test.en"):
+        shutil.copy(SAMPLE_DIR / f"{name}.jsonl", tmp_path)
+    line = len((tmp_path / "test.en.jsonl").read_text().splitlines()) + 1
+    with open(tmp_path / "test.en.jsonl", "a") as f:  # pandas writes 1.0 and true
+        f.write(f'{{"premise": "p", "hypothesis": "h", "label": {label}}}\n')
+    problem = check(["model=tiny", "data=jsonl", f"data.dir={tmp_path}", "languages.eval=[en]"])
+    assert problem == f"data.dir: {tmp_path}/test.en.jsonl:{line} has label {label}; use the integer 0 " \
+                      "(entailment), 1 (neutral) or 2 (contradiction)"
+
+
+def test_a_server_that_never_answers_is_a_one_line_error_within_the_timeout():
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        start = time.monotonic()
+        problem = check(["model=tiny", "data=sample", f"tracking.uri=http://127.0.0.1:{silent.getsockname()[1]}"])
+    assert problem.startswith("tracking.uri: the MLflow server at http://127.0.0.1:") and "did not answer within 5 s" in problem
+    assert time.monotonic() - start < 15
 
 
 def test_every_job_of_a_sweep_is_checked_before_any_runs():

@@ -11,13 +11,34 @@ LANGS = ["en", "de", "fr", "es", "ar", "zh"]
 EVAL_STEPS = [20, 40, 60, 76]  # 600 rows / batch 16 = 38 steps x 2 epochs; eval every 20 and at the end
 
 
+CONSOLE = {}  # what the smoke sweep printed
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """`python run.py -m experiment=smoke`, run from an unrelated directory."""
     cwd = tmp_path_factory.mktemp("elsewhere")
     result = run_xlt("-m", "experiment=smoke", "output_dir=out", cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
+    CONSOLE.update(stdout=result.stdout, stderr=result.stderr)
     return cwd / "out"
+
+
+@pytest.mark.slow
+def test_the_console_reads_like_a_log_file(smoke):
+    out, err = CONSOLE["stdout"], CONSOLE["stderr"]
+    assert err.strip() == "", err[-2000:]  # no library chatter, warnings or progress bars
+    assert "\r" not in out and "\x1b" not in out  # no bar redraws or colours in a file
+    lines = out.splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("{")]  # no raw Trainer dicts
+    for job in ("#0", "#1"):
+        rounds = [line for line in lines if f" {job} step " in line and " validation: target mean " in line]
+        assert [line.split(" step ")[1].split()[0] for line in rounds] == [str(s) for s in EVAL_STEPS]
+        assert any(f" {job} step 5/76 (7%) loss " in line for line in lines)
+        assert any(f" {job} test: target mean " in line for line in lines)
+    for run_log in smoke.glob("multirun/*/*/run.log"):  # each job's full log, in its directory
+        text = run_log.read_text()
+        assert "step 75/76" in text and "step 76 validation: target mean" in text
 
 
 def history(client, run, name):
@@ -54,7 +75,7 @@ def test_the_sweep_ends_with_an_aim_sync(smoke):
     assert sorted(synced) == sorted(r.info.run_id for r in runs)
     german = [m for m in repo.query_metrics("metric.name == 'accuracy' and metric.context.lang == 'de'",
                                             report_mode=0)]
-    assert {m.context["subset"] for m in german} == {"validation", "test"} and len(german) == 4
+    assert {m.context["subset"] for m in german} == {"validation", "test", "test_last"} and len(german) == 6
     assert {run["params"]["technique"] for run in synced.values()} == {"fine_tune", "feature_extraction"}
 
 
@@ -73,6 +94,20 @@ def test_every_language_is_evaluated_at_every_eval_step(smoke):
         at_20 = [v for s, v in history(client, run, "validation/target_mean/accuracy") if s == 20][0]
         firsts = {lang: history(client, run, f"validation/{lang}/accuracy")[0][1] for lang in LANGS[1:]}
         assert at_20 == pytest.approx(mean(firsts.values()))
+
+
+@pytest.mark.slow
+def test_the_selected_step_has_the_best_english_validation_accuracy(smoke):
+    client, runs = mlflow_runs(smoke, "smoke")
+    for run in runs:
+        m = run.data.metrics
+        english = history(client, run, "validation/en/accuracy")
+        best = max(v for _, v in english)
+        assert m["test/selected_step"] == next(s for s, v in english if v == best)  # the earliest best round
+        for lang in LANGS + ["target_mean"]:
+            assert f"test_last/{lang}/accuracy" in m
+            if m["test/selected_step"] == EVAL_STEPS[-1]:  # the last weights: the same numbers
+                assert m[f"test/{lang}/accuracy"] == m[f"test_last/{lang}/accuracy"]
 
 
 @pytest.mark.slow
@@ -106,8 +141,9 @@ def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
             assert [s for s, _ in metrics[f"test/{lang}/accuracy"]] == [76]
         points = sum(len(h) for h in metrics.values())
         # train loss/grad_norm/lr/epoch x 15, end-of-training epoch and flos, 4 evaluations of
-        # accuracy (6 languages + mean) and loss (6), one test round of the same.
-        assert points == 15 * 4 + 2 + 4 * (7 + 6) + (7 + 6)
+        # accuracy (6 languages + mean) and loss (6), two test rounds of the same (test and
+        # test_last) and the selected step.
+        assert points == 15 * 4 + 2 + 4 * (7 + 6) + 2 * (7 + 6) + 1
     assert len({str(p) for p in tmp_path.glob("multirun/*/*/")}) == 4  # a directory per job
 
 
@@ -198,8 +234,7 @@ def test_reproduce_names_what_is_missing(tmp_path, target, error):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.slow
-def test_a_job_failing_at_run_time_ends_its_run_failed(tmp_path):
+def test_a_corrupt_jsonl_line_stops_the_command_before_any_run(tmp_path):
     import shutil
 
     from xlt.config import SAMPLE_DIR
@@ -207,10 +242,19 @@ def test_a_job_failing_at_run_time_ends_its_run_failed(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(SAMPLE_DIR, data)
     with open(data / "validation.de.jsonl", "a") as f:
-        f.write('{"premise": "kaputt"\n')  # line 101: passes the pre-check, fails when read
-    result = run_xlt("model=tiny", "data=jsonl", f"data.dir={data}", "tracking.experiment=broken",
+        f.write('{"premise": "kaputt"\n')  # line 101
+    result = run_xlt("-m", "model=tiny", "technique=fine_tune,feature_extraction", "data=jsonl", f"data.dir={data}",
                      f"output_dir={tmp_path / 'out'}")
-    assert result.returncode == 2
-    assert f"xlt: error: data.dir: {data / 'validation.de.jsonl'}:101 is not valid JSON" in result.stderr
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"xlt: error: data.dir: {data / 'validation.de.jsonl'}:101 is not valid JSON (")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_job_failing_at_run_time_ends_its_run_failed(tmp_path):
+    result = run_xlt("experiment=smoke", "technique=feature_extraction", "tracking.experiment=broken",
+                     f"output_dir={tmp_path / 'out'}", fault="raise:*")
+    assert result.returncode != 0
     _, (run,) = mlflow_runs(tmp_path / "out", "broken")
-    assert run.info.status == "FAILED" and "validation.de.jsonl:101" in run.data.tags["xlt.error"]
+    assert run.info.status == "FAILED" and "injected failure" in run.data.tags["xlt.error"]
