@@ -36,9 +36,11 @@ def metric_histories(client, run, skip=("runtime", "per_second")):
             for name in run.data.metrics if not name.endswith(skip)}
 
 
-def mlflow_runs(output_dir: Path, experiment: str):
+def mlflow_runs(output_dir: Path, experiment: str, parents: bool = False):
+    """The experiment's job runs; with `parents`, the sweeps' parent runs (holding reports) too."""
     import mlflow
 
     client = mlflow.MlflowClient(f"sqlite:///{output_dir / 'mlflow.db'}")
     exp = client.get_experiment_by_name(experiment)
-    return client, (client.search_runs([exp.experiment_id]) if exp else [])
+    runs = client.search_runs([exp.experiment_id]) if exp else []
+    return client, [r for r in runs if parents or r.data.tags.get("xlt.kind") != "sweep"]

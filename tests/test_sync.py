@@ -109,6 +109,8 @@ def test_names_map_to_aim_name_and_context():
 
     assert aim_name("validation/de/accuracy") == ("accuracy", {"subset": "validation", "lang": "de"})
     assert aim_name("train/loss") == ("loss", {"subset": "train"})
+    # The mean over target languages is no language: charts divided by language leave it out.
+    assert aim_name("validation/target_mean/accuracy") == ("target_mean_accuracy", {"subset": "validation"})
     assert aim_name("system/gpu_util") == ("system/gpu_util", {})
     assert [typed(v) for v in ("16", "5e-05", "True", "None", "en,de", "[1, 2]", "abc")] == \
         [16, 5e-05, True, None, "en,de", [1, 2], "abc"]

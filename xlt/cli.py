@@ -1,4 +1,4 @@
-"""The `xlt` command: `xlt reproduce` and `xlt sync` (sweeps run through `python run.py`)."""
+"""The `xlt` command: `xlt reproduce`, `xlt report` and `xlt sync` (sweeps run through `python run.py`)."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train.seed=1")
     rep.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE,
                      help=f"the store holding RUN_ID (default: {DEFAULT_STORE})")
+
+    rpt = commands.add_parser("report", help="tables, charts and findings of a sweep or an experiment")
+    rpt.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
+    rpt.add_argument("--experiment", help="the MLflow experiment (default: every experiment)")
+    rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52")
+    rpt.add_argument("--out", help="the report's directory (default: report/<sweep id or experiment>)")
 
     syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")
     syn.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
@@ -48,9 +54,30 @@ def main(argv: Optional[List[str]] = None) -> int:
             return reproduce(args.target, args.overrides, args.mlflow_tracking_uri)
         if args.command == "sync":
             return _sync(args)
+        if args.command == "report":
+            return _report(args)
     except ConfigError as e:
         print(f"xlt: error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _report(args) -> int:
+    from pathlib import Path
+
+    from xlt.runs import store_exists
+
+    if not store_exists(args.mlflow_tracking_uri):
+        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    from xlt.report import report
+    from xlt.results import NoRuns
+
+    out = Path(args.out or Path("report") / (args.sweep_id or args.experiment or "all"))
+    try:
+        report(args.mlflow_tracking_uri, out, experiment=args.experiment, sweep_id=args.sweep_id)
+    except NoRuns as e:
+        raise ConfigError("--sweep-id" if args.sweep_id else "--experiment", str(e)) from None
+    print(f"xlt report: {out / 'report.html'} (also report.md, results.csv)")
     return 0
 
 
@@ -71,7 +98,10 @@ def _sync(args) -> int:
     if args.watch:
         watch(args.mlflow_tracking_uri, repo, args.interval, **options)
     else:
-        print(sync(args.mlflow_tracking_uri, repo, **options).line(repo.resolve()))
+        from xlt.console import on_terminal
+
+        report = sync(args.mlflow_tracking_uri, repo, progress=on_terminal(sys.stderr), **options)
+        print(report.line(repo.resolve()))
     return 0
 
 

@@ -258,6 +258,8 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
         raise ConfigError("model.path", "is empty; give a hub id or a local directory")
     if m.source == "local":
         path = Path(m.path).expanduser()
+        if m.name == "local":  # the preset's placeholder: runs are named after the checkpoint
+            m.name = path.resolve().name
         if not path.is_dir():
             raise ConfigError("model.path", f"local model directory {str(path)!r} does not exist")
         if not (path / "config.json").is_file():

@@ -20,7 +20,7 @@ def _hydra_job() -> tuple[JobInfo, int]:
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    job = JobInfo(dir=Path(hc.runtime.output_dir))
+    job = JobInfo(dir=Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
     if hc.mode == RunMode.MULTIRUN:
         job.sweep_id, job.job_num = Path(hc.sweep.dir).name, hc.job.num
     return job, int(hc.launcher.get("n_jobs") or 1)

@@ -26,6 +26,10 @@ _TRAIN_SUMMARY = {"train_runtime": "runtime", "total_flos": "total_flos",
                   "train_steps_per_second": "steps_per_second"}
 
 
+# Per-language evaluation speed: clutter next to each language's `runtime` (see MlflowMetrics).
+_RATES = ("samples_per_second", "steps_per_second")
+
+
 class MetricKey(NamedTuple):
     split: str
     lang: Optional[str]
@@ -59,7 +63,8 @@ def from_trainer_logs(logs: Dict[str, float]) -> Dict[str, float]:
         prefix, _, rest = key.partition("_")
         if prefix in _PREFIXES and "_" in rest:
             lang, _, metric = rest.partition("_")  # eval_de_accuracy; language codes hold no "_"
-            out[metric_name(_PREFIXES[prefix], metric, lang)] = value
+            if metric not in _RATES:
+                out[metric_name(_PREFIXES[prefix], metric, lang)] = value
         elif key in ("loss", "grad_norm", "learning_rate") or (key == "epoch" and not evaluation):
             out[metric_name("train", key)] = value
     return out

@@ -3,8 +3,9 @@
 Differences from Hydra's BasicSweeper, whose grid expansion and config it keeps:
 - jobs whose run already FINISHED with the same config are skipped (`sweep.skip_finished`);
 - a failed job does not stop the sweep or skip its end: every job gets a row in the summary
-  table (`<sweep dir>/summary.md`), the Aim sync runs, Hydra's `on_multirun_end` callbacks
-  run, and the exit code is 1 if any job failed (130 if the sweep was stopped).
+  table (`<sweep dir>/summary.md`), the report is written (`<sweep dir>/report/`, xlt/report.py),
+  the Aim sync runs, Hydra's `on_multirun_end` callbacks run, and the exit code is 1 if any
+  job failed (130 if the sweep was stopped).
 """
 from __future__ import annotations
 
@@ -73,8 +74,10 @@ class Sweeper(HydraSweeper):
 
         path = summary.write(outcomes, sweep_dir)
         print(f"\n{summary.table(outcomes)}\n(written to {path})", flush=True)
+        from xlt.report import report_after_sweep
         from xlt.sync import sync_after
 
+        report_after_sweep(configs, outcomes, sweep_dir)  # before the sync: Aim gets the parent run too
         sync_after(configs)
         global exit_code  # run.py exits with it once Hydra's own end-of-sweep callbacks ran
         statuses = {o.status for o in outcomes}

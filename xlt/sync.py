@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from xlt import faults
-from xlt.metrics import parse_metric_name
+from xlt.metrics import TARGET_MEAN, parse_metric_name
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ def aim_name(key: str) -> Tuple[str, dict]:
     if parsed is None:
         return key, {}
     context = {"subset": parsed.split}
+    if parsed.lang == TARGET_MEAN:  # a mean over languages, not a language: charts divided by lang skip it
+        return f"{TARGET_MEAN}_{parsed.metric}", context
     if parsed.lang:
         context["lang"] = parsed.lang
     return parsed.metric, context
@@ -170,10 +172,11 @@ class Syncer:
         return found
 
     def _runs(self, experiment) -> list:
+        """The experiment's job runs: a sweep's parent run holds its report, no curves for Aim."""
         runs, token = [], None
         while True:
             page = self.client.search_runs([experiment.experiment_id], max_results=1000, page_token=token)
-            runs.extend(page)
+            runs.extend(run for run in page if run.data.tags.get("xlt.kind") != "sweep")
             token = page.token
             if not token:
                 return runs
@@ -237,6 +240,29 @@ class Syncer:
         aim_run["params"] = {k: typed(v) for k, v in run.data.params.items()}
         aim_run["tags"] = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
         aim_run.description = run.data.tags.get("mlflow.note.content")
+        self._write_times_and_status(aim_run, run)
+
+    @staticmethod
+    def _write_times_and_status(aim_run, run) -> None:
+        """Aim's run list shows creation time, duration and whether a run is active: make them the
+        MLflow run's, not this sync's; a run that did not finish carries its status as an Aim tag.
+        Through Aim 3.29's run internals (pinned in pyproject.toml): its API sets neither time."""
+        import datetime
+
+        props = aim_run.props
+        props._model.created_at = datetime.datetime.fromtimestamp(run.info.start_time / 1000, datetime.timezone.utc
+                                                                  ).replace(tzinfo=None)
+        props._session.add(props._model)
+        props._session.commit()
+        end = run.info.end_time / 1000 if run.info.end_time and run.info.status != "RUNNING" else None
+        resources = aim_run._resources  # closing the run writes its end time: MLflow's, None if running
+        resources.set_run_end_time = lambda: resources.meta_run_tree.__setitem__("end_time", end)
+        tags = set(props.tags)
+        for status in ("RUNNING", "FAILED", "KILLED"):
+            if status == run.info.status and status not in tags:
+                aim_run.add_tag(status)
+            elif status != run.info.status and status in tags:
+                aim_run.remove_tag(status)
 
     def _histories(self, run_id: str, keys: List[str]) -> Dict[str, list]:
         """{key: [(value, timestamp ms, step)]} in MLflow's history order (timestamp, step, value).

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import traceback
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
 from xlt.config import XltConfig, config_hash
-from xlt.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name, target_mean
+from xlt.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name, parse_metric_name, target_mean
 from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG
 from xlt.secrets import scrub
 from xlt.snapshot import environment
@@ -23,6 +24,23 @@ class JobInfo:
     dir: Path  # Hydra's job directory (holds .hydra/ and the job's checkpoints)
     sweep_id: Optional[str] = None
     job_num: Optional[int] = None
+    overrides: List[str] = dataclasses.field(default_factory=list)  # the job's command-line overrides
+
+
+# Overrides that say where a run goes or what it is called, not what it varies.
+_UNNAMED = ("model", "technique", "experiment", "data", "languages", "output_dir", "tracking.", "hydra.",
+            "data.dir", "model.path", "model.name", "sweep.")
+
+
+def run_name(cfg: XltConfig, overrides: List[str]) -> str:
+    """`model-technique`, then the fields the job's overrides set: `tiny-fine_tune seed=2 learning_rate=0.001`,
+    so that runs of a sweep over seeds or learning rates are told apart."""
+    fields = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key not in _UNNAMED and not key.startswith(tuple(k for k in _UNNAMED if k.endswith("."))):
+            fields.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    return " ".join([f"{cfg.model.name}-{cfg.technique.name}", *fields])
 
 
 def flatten(node, prefix: str = "") -> Dict[str, str]:
@@ -55,7 +73,9 @@ def _experiment_id(cfg: XltConfig) -> str:
         location = None
         if cfg.tracking_uri.startswith("sqlite:") and not cfg.tracking.uri:
             location = (Path(cfg.output_dir).resolve() / "mlartifacts").as_uri()
-        return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location)
+        # MLflow 3's UI opens other experiments in its GenAI view; this kind opens on the runs table.
+        return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location,
+                                        tags={"mlflow.experimentKind": "custom_model_development"})
 
     if not cfg.tracking_uri.startswith("sqlite:"):
         return get_or_create()
@@ -95,7 +115,7 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
         mlflow.delete_tag(CHECKPOINT_TAG)
     else:
         run = mlflow.start_run(experiment_id=_experiment_id(cfg), tags=tags,
-                               run_name=f"{cfg.model.name}-{cfg.technique.name}")
+                               run_name=run_name(cfg, job.overrides))
     try:
         job_cfg = OmegaConf.to_container(raw, resolve=True)
         job_cfg.pop("hydra", None)
@@ -133,6 +153,7 @@ class MlflowMetrics(TrainerCallback):
         self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
         self.rounds = Rounds(languages)
         self.train_language = train_language
+        self.seconds: Dict[str, float] = defaultdict(float)  # split -> this round's evaluation time
         self.last: Dict[str, float] = {}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -143,10 +164,14 @@ class MlflowMetrics(TrainerCallback):
         import mlflow
 
         metrics = from_trainer_logs(logs)
+        for name in [n for n in metrics if n.endswith("/runtime") and parse_metric_name(n).lang]:
+            self.seconds[parse_metric_name(name).split] += metrics.pop(name)  # one figure per round
         for split, accuracy in self.rounds.add(metrics).items():
             mean = target_mean(accuracy, self.train_language)
             if mean is not None:
                 metrics[metric_name(split, "accuracy", TARGET_MEAN)] = mean
+            if split in self.seconds:
+                metrics[metric_name(split, "runtime")] = self.seconds.pop(split)
         if metrics:
             mlflow.log_metrics(metrics, step=state.global_step)
             self.last.update(metrics)
