@@ -147,3 +147,21 @@ def test_blog_preset_matches_the_seed_experiment():
     assert cfg.languages.eval == ["en", "de", "fr", "es", "ar", "zh"] and cfg.data.source == "hub"
     assert dict(raw.hydra.sweeper.params) == {"model": "mbert,mbert_uncased,xlmr,distilmbert",
                                               "technique": "fine_tune,feature_extraction"}
+
+
+def test_runs_are_named_after_what_tells_them_apart(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import register_schema, validate
+    from xlt.precheck import CONF_DIR
+    from xlt.tracking import run_name
+
+    (tmp_path / "my-checkpoint").mkdir()
+    (tmp_path / "my-checkpoint" / "config.json").write_text("{}")
+    overrides = ["model=local", f"model.path={tmp_path / 'my-checkpoint'}", "technique=fine_tune", "data=sample",
+                 "train.seed=2", "train.learning_rate=1e-3", f"output_dir={tmp_path}", "experiment=smoke"]
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = validate(compose("config", overrides=overrides))
+    assert cfg.model.name == "my-checkpoint"  # not the preset's placeholder "local"
+    assert run_name(cfg, overrides) == "my-checkpoint-fine_tune seed=2 learning_rate=1e-3"

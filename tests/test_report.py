@@ -76,15 +76,21 @@ def test_the_table_and_the_findings_are_the_runs_numbers(sweep):
         score[technique] = mean(r.data.metrics["test/target_mean/accuracy"] for r in mine)
 
     # The technique finding states the same means, the right winner and the run counts.
+    counts = {t: sum(r.data.params["technique"] == t for r in finished) for t in score}
+    tie = re.search(r"On tiny, (\w+) and (\w+) tie at ([\d.]+) mean target-language test accuracy "
+                    r"\((\d) and (\d) runs\)", markdown)
+    if tie:  # the tiny model can score the same with both techniques
+        assert f"{score[tie[1]]:.3f}" == f"{score[tie[2]]:.3f}" == tie[3]
+        assert (int(tie[4]), int(tie[5])) == (counts[tie[1]], counts[tie[2]])
     claim = re.search(r"On tiny, (\w+) beats (\w+) by ([\d.]+) points of mean target-language test accuracy "
                       r"\(([\d.]+) vs ([\d.]+); (\d) and (\d) runs\)", markdown)
-    assert claim, markdown
-    winner, loser = claim[1], claim[2]
+    assert claim or tie, markdown
+    winner, loser = (claim[1], claim[2]) if claim else (tie[1], tie[2])
     assert score[winner] >= score[loser]
-    assert (claim[4], claim[5]) == (f"{score[winner]:.3f}", f"{score[loser]:.3f}")
-    assert claim[3] == f"{100 * (score[winner] - score[loser]):.1f}"
-    counts = {t: sum(r.data.params["technique"] == t for r in finished) for t in score}
-    assert (int(claim[6]), int(claim[7])) == (counts[winner], counts[loser])
+    if claim:
+        assert (claim[4], claim[5]) == (f"{score[winner]:.3f}", f"{score[loser]:.3f}")
+        assert claim[3] == f"{100 * (score[winner] - score[loser]):.1f}"
+        assert (int(claim[6]), int(claim[7])) == (counts[winner], counts[loser])
     # Seed noise is estimated from the fine_tune pair (two seeds) and stated.
     assert "Seed noise: runs that differ only by train.seed differ by" in markdown
 

@@ -144,7 +144,7 @@ def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
         # accuracy (6 languages + mean) and loss (6), two test rounds of the same (test and
         # test_last) and the selected step.
         assert points == 15 * 4 + 2 + 4 * (7 + 6) + 2 * (7 + 6) + 1
-    assert len({str(p) for p in tmp_path.glob("multirun/*/*/")}) == 4  # a directory per job
+    assert len({str(p) for p in tmp_path.glob("multirun/*/*_tiny_*/")}) == 4  # a directory per job
 
 
 def test_gpus_are_dealt_one_per_job(monkeypatch, caplog):

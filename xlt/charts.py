@@ -74,6 +74,7 @@ def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
                              squeeze=False)
     values = pd.concat(list(table.values()))
     low, high = values.min().min(), values.max().max()
+    low, high = (low - 0.01, high + 0.01) if high - low < 0.01 else (low, high)  # one colour scale for all
     for ax, (technique, frame) in zip(axes[0], table.items()):
         image = ax.imshow(frame.to_numpy(dtype=float), cmap="viridis", vmin=low, vmax=high, aspect="auto")
         ax.set_xticks(range(len(frame.columns)), frame.columns)

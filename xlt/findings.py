@@ -52,13 +52,18 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en")
             if len(by) < 2:
                 continue
             means, counts = by.mean(), by.size()
-            winner, loser = means.idxmax(), means.idxmin()
-            wins[winner] += 1
+            winner = means.idxmax()
+            loser = next(t for t in techniques if t != winner)
             diff = means[winner] - means[loser]
+            if diff == 0:
+                out.append(f"On {model}, {winner} and {loser} tie at {means[winner]:.3f} mean target-language "
+                           f"test accuracy ({counts[winner]} and {counts[loser]} runs).")
+                continue
+            wins[winner] += 1
             out.append(f"On {model}, {winner} beats {loser} by {_pts(diff)} of mean target-language test "
                        f"accuracy ({means[winner]:.3f} vs {means[loser]:.3f}; {counts[winner]} and "
                        f"{counts[loser]} runs){_caution(diff, noise, list(counts))}.")
-        models = sum(wins.values())
+        models = scores.groupby("model")["technique"].nunique().eq(2).sum()
         if models > 1:
             best = max(wins, key=wins.get)
             out.append(f"{best} wins on {wins[best]} of {models} models.")

@@ -165,8 +165,9 @@ def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path) -> s
     client = mlflow.MlflowClient(tracking_uri)
     experiment_id = runs[0].info.experiment_id
     existing = client.search_runs([experiment_id], f"tags.`{SWEEP_TAG}` = '{sweep_id}' and tags.`{KIND_TAG}` = 'sweep'")
-    parent = existing[0] if existing else client.create_run(
-        experiment_id, run_name=f"sweep {sweep_id}", tags={SWEEP_TAG: sweep_id, KIND_TAG: "sweep"})
+    parent = existing[0] if existing else client.create_run(  # spans the sweep in the UI's time columns
+        experiment_id, start_time=min(r.info.start_time for r in runs), run_name=f"sweep {sweep_id}",
+        tags={SWEEP_TAG: sweep_id, KIND_TAG: "sweep"})
     parent_id = parent.info.run_id
     for run in runs:
         client.set_tag(run.info.run_id, PARENT_TAG, parent_id)

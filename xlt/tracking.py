@@ -73,9 +73,7 @@ def _experiment_id(cfg: XltConfig) -> str:
         location = None
         if cfg.tracking_uri.startswith("sqlite:") and not cfg.tracking.uri:
             location = (Path(cfg.output_dir).resolve() / "mlartifacts").as_uri()
-        # MLflow 3's UI opens other experiments in its GenAI view; this kind opens on the runs table.
-        return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location,
-                                        tags={"mlflow.experimentKind": "custom_model_development"})
+        return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location)
 
     if not cfg.tracking_uri.startswith("sqlite:"):
         return get_or_create()
@@ -115,7 +113,7 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
         mlflow.delete_tag(CHECKPOINT_TAG)
     else:
         run = mlflow.start_run(experiment_id=_experiment_id(cfg), tags=tags,
-                               run_name=run_name(cfg, job.overrides))
+                               run_name=scrub(run_name(cfg, job.overrides)))
     try:
         job_cfg = OmegaConf.to_container(raw, resolve=True)
         job_cfg.pop("hydra", None)

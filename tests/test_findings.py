@@ -1,0 +1,56 @@
+"""Findings are computed from the numbers: a known grid, its sentences checked one by one."""
+import itertools
+
+import pandas as pd
+
+from xlt.findings import findings
+
+LANGS = {"en": 0.10, "de": 0.0, "ar": -0.05}  # each language's offset from a run's level
+
+
+def grid():
+    """2 models x 2 techniques x 2 seeds x 2 batch sizes; fine_tune +0.20, xlmr +0.05,
+    batch 16 +0.02, seed 2 +0.01; fine_tune runs take 1.5x as long."""
+    runs, tidy = [], []
+    for i, (model, technique, seed, batch) in enumerate(itertools.product(
+            ["mbert", "xlmr"], ["feature_extraction", "fine_tune"], [1, 2], [8, 16])):
+        level = 0.40 + 0.20 * (technique == "fine_tune") + 0.05 * (model == "xlmr") + 0.02 * (batch == 16) \
+            + 0.01 * (seed == 2)
+        run_id = f"r{i}"
+        runs.append({"run_id": run_id, "status": "FINISHED", "model": model, "technique": technique,
+                     "train.seed": seed, "train.batch_size": batch,
+                     "duration_s": 150.0 if technique == "fine_tune" else 100.0})
+        accuracy = {lang: level + offset for lang, offset in LANGS.items()}
+        accuracy["target_mean"] = (accuracy["de"] + accuracy["ar"]) / 2
+        tidy += [{"run_id": run_id, "split": "test", "lang": lang, "accuracy": value, "technique": technique}
+                 for lang, value in accuracy.items()]
+    runs.append({"run_id": "bad", "status": "FAILED", "model": "xlmr", "technique": "fine_tune", "train.seed": 3,
+                 "train.batch_size": 8, "duration_s": 5.0})
+    return pd.DataFrame(runs), pd.DataFrame(tidy)
+
+
+def test_each_finding_states_the_grids_numbers():
+    said = findings(*grid())
+    text = "\n".join(said)
+    # fine_tune is 0.20 ahead on both models, far beyond the seeds' spread (0.01 apart -> std 0.0071).
+    assert "On mbert, fine_tune beats feature_extraction by 20.0 points" in text
+    assert "On xlmr, fine_tune beats feature_extraction by 20.0 points" in text and "(0.640 vs 0.440; 4 and 4 runs)" in text
+    assert "fine_tune wins on 2 of 2 models." in said
+    # Languages: en (+0.10) first, ar (-0.05) last, over the 16 finished runs (the failed one left out).
+    assert "Languages by mean test accuracy over 16 runs: en " in text and "(en, the training language, first; " \
+        "last: ar)" in text
+    assert "Best model: xlmr" in text and "ahead of mbert by 5.0 points" in text
+    assert "fine_tune runs took 1.50x as long as feature_extraction runs (mean 150 s vs 100 s; 8 and 8 runs)" in text
+    # Batch size: +2.0 points for 16, within 2 x seed noise? No: 0.02 > 2 x 0.0071.
+    (batch,) = [s for s in said if s.startswith("train.batch_size:")]
+    assert "best 16, 2.0 points above 8" in batch and "within seed noise" not in batch
+    assert any(s.startswith("Seed noise: runs that differ only by train.seed differ by 0.7 points") for s in said)
+
+
+def test_a_difference_within_seed_noise_is_flagged():
+    runs, tidy = grid()
+    # Make seed 2 a whole 0.10 better: the 0.02 batch effect is now within the seeds' spread.
+    bump = runs.set_index("run_id")["train.seed"].eq(2)
+    tidy.loc[tidy["run_id"].map(bump), "accuracy"] += 0.09
+    (batch,) = [s for s in findings(runs, tidy) if s.startswith("train.batch_size:")]
+    assert "within seed noise" in batch
