@@ -1,7 +1,7 @@
 """Every job of a command line is composed and validated before anything runs."""
 import pytest
 
-from conftest import XNLI, run_xlt
+from conftest import run_xlt
 from xlt.precheck import check
 
 BAD_INPUT = [
@@ -103,7 +103,9 @@ def test_every_job_of_a_sweep_is_checked_before_any_runs():
 
 def test_valid_configs_pass(tmp_path):
     assert check(["experiment=smoke"], multirun=True) is None
-    assert check(["model=tiny", "data=jsonl", f"data.dir={XNLI}", "languages=xnli6"]) is None
+    from xlt.config import SAMPLE_DIR
+
+    assert check(["model=tiny", "data=jsonl", f"data.dir={SAMPLE_DIR}", "languages=xnli6"]) is None
 
 
 def test_missing_language_file_is_named(tmp_path):
