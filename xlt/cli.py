@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     rpt.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
     rpt.add_argument("--experiment", help="the MLflow experiment (default: every experiment)")
     rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52")
-    rpt.add_argument("--out", help="the report's directory (default: report/<sweep id or experiment>)")
+    rpt.add_argument("--out", help="the report's directory (default: logs/report/<sweep id or experiment>)")
 
     syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")
     syn.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
@@ -72,7 +72,7 @@ def _report(args) -> int:
     from xlt.report import report
     from xlt.results import NoRuns
 
-    out = Path(args.out or Path("report") / (args.sweep_id or args.experiment or "all"))
+    out = Path(args.out or Path("logs") / "report" / (args.sweep_id or args.experiment or "all"))
     try:
         report(args.mlflow_tracking_uri, out, experiment=args.experiment, sweep_id=args.sweep_id)
     except NoRuns as e:
