@@ -30,8 +30,8 @@ def _cell(values: pd.Series) -> str:
 
 
 def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], train_language: str) -> pd.DataFrame:
-    """Rows model x technique (x swept fields but the seed), columns languages, target mean, gap;
-    mean ± std over runs sharing a row. Also returns the means, for marking the best."""
+    """Rows model x technique (x swept fields but the seed), columns languages, target mean, gap:
+    each cell the accuracies of the runs sharing the row. Returns the rows and the value columns."""
     hyper = [c for c in runs.columns if "." in c and c != "train.seed"]
     done = runs[runs["status"] == "FINISHED"]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
