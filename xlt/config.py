@@ -283,10 +283,7 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
         data_dir = data_dir_of(cfg)
         if not data_dir.is_dir():
             raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
-        needed = [f"train.{d.train_language}.jsonl"] + [
-            f"{split}.{lang}.jsonl" for split in ("validation", "test") for lang in cfg.languages.eval
-        ]
-        missing = [name for name in needed if not (data_dir / name).is_file()]
+        missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
         if missing:
             raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)}; "
                                           "files are named {split}.{lang}.jsonl")
@@ -341,6 +338,14 @@ def _check_tracking_uri(uri: str) -> None:
                                           f"MLflow opens {', '.join(TRACKING_SCHEMES)}")
     if scheme in ("http", "https") and not parsed.hostname:
         raise ConfigError("tracking.uri", f"{uri!r} names no host; write {scheme}://HOST:PORT")
+
+
+def jsonl_files(cfg: XltConfig) -> List[Path]:
+    """The JSONL files a job with local data reads: English train, then each language's validation and test."""
+    data_dir = data_dir_of(cfg)
+    names = [f"train.{cfg.data.train_language}"] + [f"{split}.{lang}" for split in ("validation", "test")
+                                                    for lang in cfg.languages.eval]
+    return [data_dir / f"{name}.jsonl" for name in names]
 
 
 def data_dir_of(cfg: XltConfig) -> Path:

@@ -107,16 +107,10 @@ def _check_hub(jobs) -> None:
 
 def _check_data(jobs) -> None:
     """Every local JSONL file the jobs read, read once: a bad line fails here, not in a job."""
-    from xlt.config import data_dir_of
+    from xlt.config import jsonl_files
     from xlt.jsonl import read_jsonl
 
-    files = {}
-    for j in jobs:
-        if j.data.source == "jsonl":
-            splits = [("train", j.data.train_language)] + [(s, lang) for s in ("validation", "test")
-                                                            for lang in j.languages.eval]
-            files.update({data_dir_of(j) / f"{split}.{lang}.jsonl": None for split, lang in splits})
-    for path in files:
+    for path in dict.fromkeys(path for j in jobs if j.data.source == "jsonl" for path in jsonl_files(j)):
         read_jsonl(path)
 
 

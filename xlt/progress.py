@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from transformers import TrainerCallback
 
-from xlt.console import STEP_LINE, on_terminal
+from xlt.console import STEP_LINE, job_tag, on_terminal
 from xlt.metrics import Rounds, from_trainer_logs, target_mean
 
 log = logging.getLogger("xlt.progress")
@@ -39,8 +39,6 @@ class ProgressLog(TrainerCallback):
         self.started, self.first_step = time.monotonic(), state.global_step
         if on_terminal():
             from tqdm.auto import tqdm
-
-            from xlt.console import job_tag
 
             self.bar = tqdm(total=state.max_steps, initial=state.global_step, position=self.bar_position,
                             desc=(job_tag() or "training ").strip(), leave=False, dynamic_ncols=True)

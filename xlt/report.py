@@ -16,8 +16,8 @@ import pandas as pd
 from xlt import charts
 from xlt.findings import findings
 from xlt.metrics import TARGET_MEAN
-from xlt.results import KIND_TAG, PARENT_TAG, SWEEP_TAG, find_runs, languages_of, load_curves, results_from_runs, \
-    run_table
+from xlt.results import find_runs, languages_of, load_curves, results_from_runs, run_table
+from xlt.runs import KIND_TAG, PARENT_TAG, SWEEP_TAG
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Dict, Iterable, List, Optional
 import pandas as pd
 
 from xlt.metrics import TARGET_MEAN, metric_name, parse_metric_name
+from xlt.runs import KIND_TAG, SWEEP_TAG
 
-SWEEP_TAG, KIND_TAG, PARENT_TAG = "xlt.sweep_id", "xlt.kind", "mlflow.parentRunId"
 SPLITS = ("test", "test_last", "validation")
 # Params that describe a run but are no experimental choice, or repeat `model`/`technique`.
 _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",

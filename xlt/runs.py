@@ -12,6 +12,9 @@ HASH_TAG = "xlt.config_hash"
 JOB_DIR_TAG = "xlt.job_dir"
 CHECKPOINT_TAG = "xlt.checkpoint"
 ERROR_TAG = "xlt.error"
+SWEEP_TAG = "xlt.sweep_id"
+KIND_TAG = "xlt.kind"  # "sweep" on a sweep's parent run (xlt/report.py), which holds no job
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests a sweep's runs under its parent
 
 
 def store_exists(uri: str) -> bool:

@@ -34,6 +34,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 from xlt import faults
 from xlt.metrics import TARGET_MEAN, parse_metric_name
+from xlt.runs import KIND_TAG
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class Syncer:
         runs, token = [], None
         while True:
             page = self.client.search_runs([experiment.experiment_id], max_results=1000, page_token=token)
-            runs.extend(run for run in page if run.data.tags.get("xlt.kind") != "sweep")
+            runs.extend(run for run in page if run.data.tags.get(KIND_TAG) != "sweep")
             token = page.token
             if not token:
                 return runs

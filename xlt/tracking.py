@@ -15,7 +15,7 @@ from transformers import TrainerCallback
 
 from xlt.config import XltConfig, config_hash
 from xlt.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name, parse_metric_name, target_mean
-from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG
+from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG, SWEEP_TAG
 from xlt.secrets import scrub
 from xlt.snapshot import environment
 
@@ -28,8 +28,9 @@ class JobInfo:
 
 
 # Overrides that say where a run goes or what it is called, not what it varies.
-_UNNAMED = ("model", "technique", "experiment", "data", "languages", "output_dir", "tracking.", "hydra.",
-            "data.dir", "model.path", "model.name", "sweep.")
+_UNNAMED = ("model", "technique", "experiment", "data", "languages", "output_dir", "data.dir", "model.path",
+            "model.name")
+_UNNAMED_PREFIXES = ("tracking.", "hydra.", "sweep.")
 
 
 def run_name(cfg: XltConfig, overrides: List[str]) -> str:
@@ -38,7 +39,7 @@ def run_name(cfg: XltConfig, overrides: List[str]) -> str:
     fields = []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if key not in _UNNAMED and not key.startswith(tuple(k for k in _UNNAMED if k.endswith("."))):
+        if key not in _UNNAMED and not key.startswith(_UNNAMED_PREFIXES):
             fields.append(f"{key.rsplit('.', 1)[-1]}={value}")
     return " ".join([f"{cfg.model.name}-{cfg.technique.name}", *fields])
 
@@ -100,7 +101,7 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
     if env["git_commit"] != "unknown":  # outside a git checkout there is nothing to tag
         tags.update({"xlt.git_commit": env["git_commit"], "xlt.git_dirty": env["git_dirty"]})
     if job.sweep_id is not None:
-        tags.update({"xlt.sweep_id": job.sweep_id, "xlt.job_num": str(job.job_num)})
+        tags.update({SWEEP_TAG: job.sweep_id, "xlt.job_num": str(job.job_num)})
     if os.environ.get("XLT_REPRODUCED_FROM"):  # set by `xlt reproduce`
         tags["xlt.reproduced_from"] = os.environ["XLT_REPRODUCED_FROM"]
     tags["xlt.device"] = _device()
