@@ -25,7 +25,7 @@ BAD_INPUT = [
     (["model=local", "model.path=/no/such/dir"], "model.path: local model directory '/no/such/dir' does not exist"),
     (["data=jsonl"], "data.dir: is empty; use data=jsonl data.dir=DIR"),
     (["data=jsonl", "data.dir=/no/such/dir"], "data.dir: JSONL directory '/no/such/dir' does not exist"),
-    (["model=mbert"], "model.path: 'bert-base-multilingual-cased' is not in the Hugging Face cache"),
+    (["model=mbert"], "model.path: 'google-bert/bert-base-multilingual-cased' (main) is not in the Hugging Face cache"),
     (["model.tiny.num_heads=3"], "model.tiny.hidden_size: must be divisible by model.tiny.num_heads"),
     (["data.max_eval_samples=0"], "data.max_eval_samples: must be a positive number, got 0"),
     (["data.train_language=xx"], "data.train_language: unknown value 'xx'"),

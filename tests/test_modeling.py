@@ -1,12 +1,13 @@
 """Which parameters train, per architecture, and that cached heads equal the models' own."""
 import pytest
 import torch
-from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, XLMRobertaConfig,
-                          XLMRobertaModel)
+from transformers import (BertConfig, BertForPreTraining, DistilBertConfig, DistilBertForMaskedLM,
+                          XLMRobertaConfig, XLMRobertaForMaskedLM)
 
 from conftest import E5, needs_shared
 from xlt.config import ModelConfig, TinyShape
 from xlt.features import PooledClassifier, classify, pool
+from xlt.hub import model_source
 from xlt.modeling import build_tiny_tokenizer, freeze_encoder, load_model, load_tokenizer
 
 SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -14,16 +15,21 @@ SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_
 
 
 def saved_encoder(tmp_path, kind):
-    """A pretrained-style checkpoint: an encoder only, as the hub ships mBERT/XLM-R/DistilBERT."""
-    if kind == "bert":  # BERT checkpoints ship a pretrained pooler
-        model = BertModel(BertConfig(**SMALL))
-    elif kind == "xlmr":
-        model = XLMRobertaModel(XLMRobertaConfig(**SMALL, pad_token_id=1), add_pooling_layer=False)
-    else:
-        model = DistilBertModel(DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2,
-                                                 hidden_dim=64, max_position_embeddings=64))
+    """A checkpoint saved from the class its hub repo was saved from: the pretraining model."""
+    if kind == "bert":  # bert-base-multilingual-*: BertForPreTraining, with a pretrained pooler
+        model = BertForPreTraining(BertConfig(**SMALL))
+    elif kind == "xlmr":  # xlm-roberta-base: XLMRobertaForMaskedLM, no pooler
+        model = XLMRobertaForMaskedLM(XLMRobertaConfig(**SMALL, pad_token_id=1))
+    else:  # distilbert-base-multilingual-cased: DistilBertForMaskedLM
+        model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2,
+                                                       hidden_dim=64, max_position_embeddings=64))
     model.save_pretrained(tmp_path / kind)
-    return load_model(ModelConfig(name=kind, source="local", path=str(tmp_path / kind)), None)
+    return load_local(tmp_path / kind)
+
+
+def load_local(path):
+    cfg = ModelConfig(name=path.name, source="local", path=str(path))
+    return load_model(cfg, model_source(cfg), None)
 
 
 def trainable_after_freezing(model, missing):
@@ -42,17 +48,19 @@ def test_feature_extraction_trains_exactly_the_head(tmp_path, kind, head):
 
 def test_tiny_model_freezes_its_random_encoder():
     tok = build_tiny_tokenizer(300)
-    model, missing = load_model(ModelConfig(name="tiny", source="tiny", tiny=TinyShape()), tok)
+    cfg = ModelConfig(name="tiny", source="tiny", tiny=TinyShape())
+    model, missing = load_model(cfg, model_source(cfg), tok)
     assert missing == [] and trainable_after_freezing(model, missing) == {"classifier"}
     assert model.config.num_labels == 3 and model.config.id2label[2] == "contradiction"
 
 
 @needs_shared
 def test_pooler_missing_from_checkpoint_trains_instead_of_staying_random():
-    model, missing = load_model(ModelConfig(name="e5", source="local", path=str(E5)), None)
+    model, missing = load_local(E5)
     assert "bert.pooler.dense.weight" in missing
     assert trainable_after_freezing(model, missing) == {"bert.pooler.dense", "classifier"}
-    assert load_tokenizer(ModelConfig(name="e5", source="local", path=str(E5))).pad_token_id == 1
+    cfg = ModelConfig(name="e5", source="local", path=str(E5))
+    assert load_tokenizer(cfg, model_source(cfg)).pad_token_id == 1
 
 
 @pytest.mark.parametrize("kind", ["bert", "xlmr", "distilbert"])

@@ -10,6 +10,7 @@ from transformers import (BertConfig, BertForSequenceClassification, DistilBertC
                           XLMRobertaForSequenceClassification)
 
 from xlt.config import ModelConfig, register_schema, validate
+from xlt.hub import ModelSource, model_source
 from xlt.modeling import freeze_encoder, set_head_dropout
 from xlt.pooling import resolve_pooling
 from xlt.precheck import CONF_DIR
@@ -99,6 +100,10 @@ def write_json(path, data):
     path.write_text(json.dumps(data))
 
 
+def auto_pooling(cfg):
+    return resolve_pooling(cfg, model_source(cfg))
+
+
 @pytest.mark.parametrize("modes, expected", [
     ({"pooling_mode_mean_tokens": True}, "mean"),
     ({"pooling_mode_cls_token": True}, "cls"),
@@ -109,14 +114,16 @@ def test_auto_pooling_reads_the_sentence_transformers_config(tmp_path, modes, ex
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
     write_json(tmp_path / "1_Pooling" / "config.json", {"word_embedding_dimension": 16, **modes})
-    pooling, why = resolve_pooling(ModelConfig(name="st", source="local", path=str(tmp_path)))
+    write_json(tmp_path / "config.json", {})
+    pooling, why = auto_pooling(ModelConfig(name="st", source="local", path=str(tmp_path)))
     assert pooling == expected and "1_Pooling/config.json" in why
 
 
 def test_auto_pooling_without_a_config_is_the_heads_own_input(tmp_path):
-    assert resolve_pooling(ModelConfig(name="m", source="local", path=str(tmp_path)))[0] == "cls"
+    write_json(tmp_path / "config.json", {})
+    assert auto_pooling(ModelConfig(name="m", source="local", path=str(tmp_path)))[0] == "cls"
     explicit = ModelConfig(name="m", source="local", path=str(tmp_path), pooling="mean")
-    assert resolve_pooling(explicit) == ("mean", "model.pooling=mean")
+    assert auto_pooling(explicit) == ("mean", "model.pooling=mean")
 
 
 def test_auto_pooling_reads_a_hub_model_from_the_cache(tmp_path, monkeypatch):
@@ -129,7 +136,8 @@ def test_auto_pooling_reads_a_hub_model_from_the_cache(tmp_path, monkeypatch):
     write_json(snapshot / "modules.json", [{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
     write_json(snapshot / "1_Pooling" / "config.json", {"pooling_mode_mean_tokens": True})
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
-    assert resolve_pooling(ModelConfig(name="e5", source="hub", path="intfloat/multilingual-e5-small"))[0] == "mean"
+    source = ModelSource("intfloat/multilingual-e5-small", commit, "")
+    assert resolve_pooling(ModelConfig(name="e5", source="hub", path=source.path), source)[0] == "mean"
 
 
 @pytest.mark.parametrize("model", [

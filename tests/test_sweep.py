@@ -169,6 +169,7 @@ def test_a_run_records_what_reproducing_it_needs(smoke):
     env = yaml.safe_load(open(client.download_artifacts(run.info.run_id, "config/environment.yaml")))
     assert env["seed"] == 42 and len(env["git_commit"]) == 40 and env["git_dirty"] in ("True", "False")
     assert env["packages"]["torch"].startswith("2.") and env["packages"]["mlflow"][0].isdigit()
+    assert env["packages"]["huggingface_hub"][0].isdigit() and set(env["loaded"]) == {"model", "data"}
     job_dir = run.data.tags["xlt.job_dir"]
     assert yaml.safe_load(open(f"{job_dir}/environment.yaml")) == env
     assert len(run.data.tags["xlt.config_hash"]) == 16
@@ -210,7 +211,7 @@ def test_reproduce_notes_a_changed_environment(tmp_path):
     from xlt.reproduce import _environment_notice
     from xlt.snapshot import environment
 
-    env = environment(XltConfig())
+    env = environment(XltConfig(), {"model": None, "data": None})
     (tmp_path / "same.yaml").write_text(yaml.safe_dump(env))
     assert _environment_notice(tmp_path / "same.yaml") is None
     env["packages"]["torch"] = "1.0.0"

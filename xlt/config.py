@@ -13,7 +13,7 @@ import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -47,6 +47,8 @@ class ModelConfig:
     name: str = MISSING  # short label used in run names and params, e.g. mbert
     source: str = "hub"  # hub | local | tiny
     path: Optional[str] = None  # hub id or local directory (unused for tiny)
+    # Hub branch, tag or commit; resolved to a commit once per sweep, which every job loads.
+    revision: str = "main"
     tiny: Optional[TinyShape] = None
     # What the classification head reads: `cls`, the first token's state (the heads'
     # own choice), `mean`, the masked mean of the last layer (for models trained with
@@ -73,7 +75,8 @@ class LanguagesConfig:
 class DataConfig:
     name: str = MISSING
     source: str = "hub"  # hub | jsonl | sample
-    hub_id: str = "facebook/xnli"
+    hub_id: str = "facebook/xnli"  # or a local copy of the hub repo (its directory)
+    revision: str = "main"  # hub branch, tag or commit, resolved once per sweep like model.revision
     dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl
     train_language: str = "en"
     max_eval_samples: Optional[int] = None  # per language, validation split
@@ -265,6 +268,9 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
         if not (path / "config.json").is_file():
             raise ConfigError("model.path", f"{str(path)!r} has no config.json; save a Hugging Face checkpoint there")
 
+    for name, revision in (("model.revision", m.revision), ("data.revision", d.revision)):
+        if not str(revision).strip():
+            raise ConfigError(name, "is empty; give a branch, tag or commit of the hub repo (default: main)")
     _one_of("model.pooling", m.pooling, POOLINGS)
     _one_of("technique.name", cfg.technique.name, TECHNIQUES)
 
@@ -340,12 +346,15 @@ def _check_tracking_uri(uri: str) -> None:
         raise ConfigError("tracking.uri", f"{uri!r} names no host; write {scheme}://HOST:PORT")
 
 
+def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
+    """(language, split) of everything a job reads: English train, then each language's validation and test."""
+    return [(cfg.data.train_language, "train")] + [(lang, split) for split in ("validation", "test")
+                                                   for lang in cfg.languages.eval]
+
+
 def jsonl_files(cfg: XltConfig) -> List[Path]:
-    """The JSONL files a job with local data reads: English train, then each language's validation and test."""
-    data_dir = data_dir_of(cfg)
-    names = [f"train.{cfg.data.train_language}"] + [f"{split}.{lang}" for split in ("validation", "test")
-                                                    for lang in cfg.languages.eval]
-    return [data_dir / f"{name}.jsonl" for name in names]
+    """The JSONL files a job with local data reads."""
+    return [data_dir_of(cfg) / f"{split}.{lang}.jsonl" for lang, split in splits_read(cfg)]
 
 
 def data_dir_of(cfg: XltConfig) -> Path:

@@ -80,8 +80,11 @@ def quiet_third_party() -> None:
         os.environ.setdefault(key, value)
     for name in ("mlflow", "alembic", "aim", "urllib3", "filelock"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    if "huggingface_hub" in sys.modules:  # transformers reads its switch when imported
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
     if "transformers" in sys.modules:  # its LOAD REPORT lists the head weights every classifier lacks
         sys.modules["transformers"].logging.set_verbosity_error()
+        sys.modules["transformers"].logging.disable_progress_bar()
     if "datasets" in sys.modules:
         sys.modules["datasets"].disable_progress_bars()
         sys.modules["datasets"].logging.set_verbosity_error()

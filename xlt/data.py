@@ -1,4 +1,4 @@
-"""XNLI splits: read (hub, local JSONL or the bundled sample), select, tokenize, cache.
+"""XNLI splits: read (hub files pinned by xlt.hub, local JSONL or the bundled sample), select, tokenize, cache.
 
 Tokenized splits are cached on disk under `<output_dir>/cache/tokenized/`, keyed by
 the data source, the selection and the tokenizer, so every job of a sweep that uses
@@ -10,14 +10,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import datasets
+import pyarrow as pa
 
 from xlt.cache import disk_cached
-from xlt.config import SAMPLE_DIR, XltConfig, data_dir_of
+from xlt.config import SAMPLE_DIR, XltConfig, data_dir_of, splits_read
 from xlt.errors import ConfigError
-from xlt.hub import OFFLINE_DATA
+from xlt.hub import Pin, dataset_paths, dataset_pin
 from xlt.jsonl import COLUMNS, read_jsonl
 
 CACHE_FORMAT = 1  # bump when the encoding below changes
@@ -30,15 +31,23 @@ class EncodedData:
     test: Dict[str, datasets.Dataset]
 
 
-def _load_raw(cfg: XltConfig, split: str, lang: str) -> datasets.Dataset:
-    if cfg.data.source == "hub":
-        try:
-            ds = datasets.load_dataset(cfg.data.hub_id, lang, split=split)
-        except Exception as e:  # the hub raises many types: offline, gated, renamed...
-            raise ConfigError("data", f"cannot load {cfg.data.hub_id} ({lang}, {split}) from the "
-                                      f"Hugging Face Hub ({type(e).__name__}); {OFFLINE_DATA}") from e
-        return ds.select_columns(list(COLUMNS))
-    return datasets.Dataset.from_dict(read_jsonl(data_dir_of(cfg) / f"{split}.{lang}.jsonl"))
+def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> datasets.Dataset:
+    if pin is None:
+        return datasets.Dataset.from_dict(read_jsonl(data_dir_of(cfg) / f"{split}.{lang}.jsonl"))
+    import pyarrow.parquet as pq
+
+    # Only this split's files: `load_dataset(repo, lang)` would fetch and prepare every split of
+    # the language, the 392,702-row translated train split of each target language included.
+    try:
+        paths = dataset_paths(pin, lang, split)
+        table = pa.concat_tables([pq.read_table(path, columns=list(COLUMNS)) for path in paths])
+    except ConfigError:
+        raise
+    except Exception as e:  # offline, gated, removed, corrupt...: the cause, in one line
+        cause = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError("data.hub_id", f"cannot read {split} of {lang!r} from {pin.repo_id}@{pin.commit[:12]}: "
+                                         f"{type(e).__name__}: {cause}") from e
+    return datasets.Dataset(table)
 
 
 def _selection(cfg: XltConfig, split: str) -> dict:
@@ -60,9 +69,9 @@ def _select(ds: datasets.Dataset, selection: dict) -> datasets.Dataset:
     return ds.select(range(n))
 
 
-def _source_id(cfg: XltConfig, split: str, lang: str) -> str:
-    if cfg.data.source == "hub":
-        return f"hub:{cfg.data.hub_id}:{lang}:{split}"
+def _source_id(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> str:
+    if pin is not None:  # the commit: a rerun after the repo changed reads the new rows
+        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files[f'{lang}/{split}']}"
     path = (data_dir_of(cfg) / f"{split}.{lang}.jsonl").resolve()
     stat = path.stat()
     return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -92,32 +101,40 @@ def _encode(ds: datasets.Dataset, tokenizer, max_length: int) -> datasets.Datase
                   desc="tokenizing")
 
 
-def encoded_split(cfg: XltConfig, tokenizer, tok_id: str, split: str, lang: str) -> datasets.Dataset:
+def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str,
+                  lang: str) -> datasets.Dataset:
     """One tokenized split, from the shared cache when any job already made it."""
     selection = _selection(cfg, split)
     key = hashlib.sha256(json.dumps({
-        "format": CACHE_FORMAT, "source": _source_id(cfg, split, lang), "selection": selection,
+        "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": selection,
         "tokenizer": tok_id, "max_length": cfg.train.max_length,
     }, sort_keys=True).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
-        ds = _encode(_select(_load_raw(cfg, split, lang), selection), tokenizer, cfg.train.max_length)
+        ds = _encode(_select(_load_raw(cfg, pin, split, lang), selection), tokenizer, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()
 
     return disk_cached(cfg.cache_dir / "tokenized" / f"{split}.{lang}.{key}", make)
 
 
-def load_encoded(cfg: XltConfig, tokenizer) -> EncodedData:
+def data_pin(cfg: XltConfig) -> Optional[Pin]:
+    """The pinned hub dataset a job reads (None for local JSONL and the sample)."""
+    return dataset_pin(cfg.data, splits_read(cfg)) if cfg.data.source == "hub" else None
+
+
+def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> EncodedData:
+    """Every split of a job, tokenized; `pin`: the job's `data_pin` if it has it already."""
+    pin = pin or data_pin(cfg)
     tok_id = tokenizer_fingerprint(tokenizer)
 
-    def per_language(split: str) -> Dict[str, datasets.Dataset]:
-        return {lang: encoded_split(cfg, tokenizer, tok_id, split, lang) for lang in cfg.languages.eval}
+    def encoded(split: str, lang: str) -> datasets.Dataset:
+        return encoded_split(cfg, pin, tokenizer, tok_id, split, lang)
 
     return EncodedData(
-        train=encoded_split(cfg, tokenizer, tok_id, "train", cfg.data.train_language),
-        validation=per_language("validation"),
-        test=per_language("test"),
+        train=encoded("train", cfg.data.train_language),
+        validation={lang: encoded("validation", lang) for lang in cfg.languages.eval},
+        test={lang: encoded("test", lang) for lang in cfg.languages.eval},
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 
 import datasets
 import numpy as np
@@ -23,6 +22,7 @@ from xlt.console import on_terminal
 from xlt.config import XltConfig
 from xlt.data import EncodedData
 from xlt.errors import ConfigError
+from xlt.hub import ModelSource
 from xlt.pooling import pool
 
 FORMAT = 1  # bump when what is cached changes
@@ -93,22 +93,16 @@ def _encode(model, ds: datasets.Dataset, tokenizer, pooling: str, batch_size: in
     return out
 
 
-def _model_id(cfg: XltConfig) -> str:
-    m = cfg.model
-    if m.source == "local":
-        path = Path(m.path).resolve()
-        weights = sorted((p.name, p.stat().st_mtime_ns) for p in path.glob("*.safetensors")) or \
-            sorted((p.name, p.stat().st_mtime_ns) for p in path.glob("*.bin"))
-        return json.dumps([str(path), weights])
-    if m.source == "tiny":  # a random encoder: its seed is part of its identity
-        return json.dumps([m.tiny.__dict__, cfg.train.seed])
-    return m.path
+def _model_id(cfg: XltConfig, source: ModelSource) -> str:
+    if cfg.model.source == "tiny":  # a random encoder: its seed is part of its identity
+        return json.dumps([source.identity, cfg.train.seed])
+    return source.identity  # repo@commit, or the sha256 of a directory's weights
 
 
-def cached_features(cfg: XltConfig, model, tokenizer, pooling: str, ds: datasets.Dataset,
+def cached_features(cfg: XltConfig, source: ModelSource, model, tokenizer, pooling: str, ds: datasets.Dataset,
                     desc: str) -> datasets.Dataset:
     """Pooled features of a tokenized split, from the shared cache when present."""
-    identity = [FORMAT, _model_id(cfg), pooling, ds._fingerprint]
+    identity = [FORMAT, _model_id(cfg, source), pooling, ds._fingerprint]
     key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
@@ -118,11 +112,13 @@ def cached_features(cfg: XltConfig, model, tokenizer, pooling: str, ds: datasets
     return disk_cached(cfg.cache_dir / "features" / f"{desc}.{key}", make).with_format("torch")
 
 
-def features_of(cfg: XltConfig, model, tokenizer, pooling: str, data: EncodedData) -> EncodedData:
+def features_of(cfg: XltConfig, source: ModelSource, model, tokenizer, pooling: str,
+                data: EncodedData) -> EncodedData:
     """Every split of a job as cached encoder features."""
     def each(split: str, by_lang: dict) -> dict:
-        return {lang: cached_features(cfg, model, tokenizer, pooling, ds, f"{split}.{lang}")
+        return {lang: cached_features(cfg, source, model, tokenizer, pooling, ds, f"{split}.{lang}")
                 for lang, ds in by_lang.items()}
 
-    train = cached_features(cfg, model, tokenizer, pooling, data.train, f"train.{cfg.data.train_language}")
+    train = cached_features(cfg, source, model, tokenizer, pooling, data.train,
+                            f"train.{cfg.data.train_language}")
     return EncodedData(train=train, validation=each("validation", data.validation), test=each("test", data.test))

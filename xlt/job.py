@@ -48,7 +48,8 @@ def run_job(raw: DictConfig) -> dict:
 
     from xlt import faults
     from xlt.config import config_hash
-    from xlt.data import load_encoded
+    from xlt.data import data_pin, load_encoded
+    from xlt.hub import model_source
     from xlt.features import CachedHead, PooledClassifier, features_of
     from xlt.interrupt import GracefulStop
     from xlt.modeling import freeze_encoder, load_model, load_tokenizer, set_head_dropout
@@ -62,31 +63,34 @@ def run_job(raw: DictConfig) -> dict:
     job, parallel_jobs = _hydra_job()
     _share_cpu(parallel_jobs)
     stop = GracefulStop().install()
+    # The sweep pinned these (xlt.hub): every job loads the same commits, and logs them.
+    source, pin = model_source(cfg.model), data_pin(cfg)
+    loaded = {"model": source.identity, "data": f"{pin.repo_id}@{pin.commit}" if pin else None}
     resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
-    with mlflow_run(cfg, raw, job, resume_run_id=resume and resume[0]) as run:
+    with mlflow_run(cfg, raw, job, loaded, resume_run_id=resume and resume[0]) as run:
         import mlflow
 
         faults.at_job_start(job.job_num)
         set_seed(cfg.train.seed)
-        tokenizer = load_tokenizer(cfg.model)
-        model, newly_initialised = load_model(cfg.model, tokenizer)
+        tokenizer = load_tokenizer(cfg.model, source)
+        model, newly_initialised = load_model(cfg.model, source, tokenizer)
         if newly_initialised:
             log.info("initialised from scratch (not in the checkpoint): %s", ", ".join(newly_initialised))
         if cfg.technique.name == "feature_extraction":
             freeze_encoder(model, newly_initialised)
         if cfg.train.dropout is not None:
             set_head_dropout(model, cfg.train.dropout)
-        pooling, why = resolve_pooling(cfg.model)
+        pooling, why = resolve_pooling(cfg.model, source)
         log.info("pooling: %s (%s)", pooling, why)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         mlflow.log_params({"model.trainable_params": trainable,
                            "model.total_params": sum(p.numel() for p in model.parameters()),
                            "model.pooling_resolved": pooling})
 
-        data = load_encoded(cfg, tokenizer)
+        data = load_encoded(cfg, tokenizer, pin)
         cached = cfg.technique.name == "feature_extraction" and cfg.technique.cache_features
         if cached:
-            data, model = features_of(cfg, model, tokenizer, pooling, data), CachedHead(model)
+            data, model = features_of(cfg, source, model, tokenizer, pooling, data), CachedHead(model)
         elif pooling != "cls":  # the heads pool with the first token themselves
             model = PooledClassifier(model, pooling)
         metrics = MlflowMetrics(cfg.languages.eval, cfg.data.train_language, stop)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Iterable, List, Tuple
 
 from xlt.config import ModelConfig
-from xlt.jsonl import LABELS
 from xlt.errors import ConfigError
-from xlt.hub import OFFLINE_MODEL
+from xlt.hub import ModelSource
+from xlt.jsonl import LABELS
 
 
 def _label_maps() -> dict:
@@ -69,19 +69,22 @@ def build_tiny_tokenizer(vocab_size: int):
                                    model_input_names=["input_ids", "token_type_ids", "attention_mask"])
 
 
-def load_tokenizer(cfg: ModelConfig):
+def _where(source: ModelSource) -> str:
+    return source.path if source.revision is None else f"{source.path}@{source.revision[:12]}"
+
+
+def load_tokenizer(cfg: ModelConfig, source: ModelSource):
     if cfg.source == "tiny":
         return build_tiny_tokenizer(cfg.tiny.vocab_size)
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(cfg.path)
+        return AutoTokenizer.from_pretrained(source.path, revision=source.revision)
     except OSError as e:
-        raise ConfigError("model.path", f"cannot load the tokenizer of {cfg.path!r} ({_first_line(e)}); "
-                                        f"{OFFLINE_MODEL}") from e
+        raise ConfigError("model.path", f"cannot load the tokenizer of {_where(source)}: {_first_line(e)}") from e
 
 
-def load_model(cfg: ModelConfig, tokenizer) -> Tuple[object, List[str]]:
+def load_model(cfg: ModelConfig, source: ModelSource, tokenizer) -> Tuple[object, List[str]]:
     """The classifier and the names of its parameters that were newly initialised."""
     if cfg.source == "tiny":
         from transformers import BertConfig, BertForSequenceClassification
@@ -98,9 +101,9 @@ def load_model(cfg: ModelConfig, tokenizer) -> Tuple[object, List[str]]:
 
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            cfg.path, output_loading_info=True, **_label_maps())
+            source.path, revision=source.revision, output_loading_info=True, **_label_maps())
     except OSError as e:
-        raise ConfigError("model.path", f"cannot load {cfg.path!r} ({_first_line(e)}); {OFFLINE_MODEL}") from e
+        raise ConfigError("model.path", f"cannot load {_where(source)}: {_first_line(e)}") from e
     return model, list(info["missing_keys"])
 
 

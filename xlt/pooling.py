@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import torch
 
 from xlt.config import ModelConfig
+from xlt.hub import ModelSource
 
 log = logging.getLogger(__name__)
 ST_POOLING = "sentence_transformers.models.Pooling"
@@ -29,41 +30,41 @@ def pool(states: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
-def _checkpoint_json(cfg: ModelConfig, filename: str) -> Optional[dict]:
+def _checkpoint_json(source: ModelSource, filename: str) -> Optional[dict]:
     """A JSON file of the checkpoint (local directory or hub repo), None if it has none."""
-    if cfg.source == "local":
-        path = Path(cfg.path).expanduser() / filename
+    if source.revision is None:
+        path = Path(source.path) / filename
         return json.loads(path.read_text()) if path.is_file() else None
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    cached = try_to_load_from_cache(cfg.path, filename)
+    cached = try_to_load_from_cache(source.path, filename, revision=source.revision)
     if isinstance(cached, str):
         return json.loads(Path(cached).read_text())
     if cached is not None:  # the cache knows the repo has no such file
         return None
     try:
-        return json.loads(Path(hf_hub_download(cfg.path, filename)).read_text())
+        return json.loads(Path(hf_hub_download(source.path, filename, revision=source.revision)).read_text())
     except Exception:  # absent, or unreachable: the model loader reports the latter
         return None
 
 
-def sentence_transformers_pooling(cfg: ModelConfig) -> Optional[Tuple[str, dict]]:
+def sentence_transformers_pooling(source: ModelSource) -> Optional[Tuple[str, dict]]:
     """(where, config) of the checkpoint's sentence-transformers pooling module, if any."""
-    modules = _checkpoint_json(cfg, "modules.json") or []
+    modules = _checkpoint_json(source, "modules.json") or []
     folders = [m.get("path", "") for m in modules if m.get("type") == ST_POOLING] or ["1_Pooling"]
     for folder in folders:
         where = f"{folder}/config.json"
-        config = _checkpoint_json(cfg, where)
+        config = _checkpoint_json(source, where)
         if config is not None:
             return where, config
     return None
 
 
-def resolve_pooling(cfg: ModelConfig) -> Tuple[str, str]:
+def resolve_pooling(cfg: ModelConfig, source: ModelSource) -> Tuple[str, str]:
     """(pooling, why) for `model.pooling`; `auto` is decided from the checkpoint."""
     if cfg.pooling != "auto":
         return cfg.pooling, f"model.pooling={cfg.pooling}"
-    found = None if cfg.source == "tiny" else sentence_transformers_pooling(cfg)
+    found = None if source.path is None else sentence_transformers_pooling(source)
     if found is None:
         return "cls", "no sentence-transformers pooling config: the architecture's own head input"
     where, config = found

@@ -91,18 +91,16 @@ def _one_line(e: BaseException) -> str:
 
 
 def _check_hub(jobs) -> None:
-    """Each hub model and dataset the jobs need, asked about once."""
-    from xlt.errors import ConfigError
-    from xlt.hub import dataset_problem, model_problem
+    """Each hub model and dataset the jobs need, resolved once to the commit every job loads."""
+    from xlt.config import splits_read
+    from xlt.hub import pin_all
 
-    for path in dict.fromkeys(j.model.path for j in jobs if j.model.source == "hub"):
-        problem = model_problem(path)
-        if problem:
-            raise ConfigError("model.path", problem)
-    for hub_id in dict.fromkeys(j.data.hub_id for j in jobs if j.data.source == "hub"):
-        problem = dataset_problem(hub_id)
-        if problem:
-            raise ConfigError("data.hub_id", problem)
+    models = [(j.model.path, j.model.revision) for j in jobs if j.model.source == "hub"]
+    datasets = {}
+    for j in jobs:
+        if j.data.source == "hub":
+            datasets.setdefault((j.data.hub_id, j.data.revision), set()).update(splits_read(j))
+    pin_all(models, datasets)
 
 
 def _check_data(jobs) -> None:

@@ -74,6 +74,15 @@ def _environment_notice(environment: Path) -> Optional[str]:
     return "xlt: note: not the snapshot's environment: " + "; ".join(changed) if changed else None
 
 
+def _pinned_revisions(environment: Path) -> List[str]:
+    """`model.revision=COMMIT data.revision=COMMIT`: the hub commits the run loaded, not `main` today."""
+    if not environment.is_file():
+        return []
+    loaded = yaml.safe_load(environment.read_text()).get("loaded") or {}
+    commits = {part: str(what).rpartition("@")[2] for part, what in loaded.items() if what and "@" in str(what)}
+    return [f"{part}.revision={commit}" for part, commit in commits.items() if re.fullmatch(r"[0-9a-f]{40}", commit)]
+
+
 def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
     with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
         path = Path(target).expanduser()
@@ -92,5 +101,5 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
             print(notice, file=sys.stderr)
         command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
                    "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce",
-                   "hydra.job.chdir=false", *overrides]
+                   "hydra.job.chdir=false", *_pinned_revisions(environment), *overrides]
         return subprocess.call(command, env={**os.environ, REPRODUCED_FROM: source})

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from xlt.config import XltConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("xlt", "torch", "transformers", "accelerate", "datasets", "tokenizers", "numpy",
-            "hydra-core", "omegaconf", "mlflow")
+PACKAGES = ("xlt", "torch", "transformers", "accelerate", "datasets", "tokenizers", "huggingface_hub",
+            "numpy", "hydra-core", "omegaconf", "mlflow")
 
 
 def git_state() -> Dict[str, str]:
@@ -41,8 +41,9 @@ def installed_versions() -> Dict[str, str]:
     return {name: installed(name) for name in PACKAGES}
 
 
-def environment(cfg: XltConfig) -> Dict[str, object]:
+def environment(cfg: XltConfig, loaded: Dict[str, Optional[str]]) -> Dict[str, object]:
+    """`loaded`: what the model and data resolved to (`model`, `data`: repo@commit or a content hash)."""
     git = git_state()
     return {"seed": cfg.train.seed, "git_commit": git.get("xlt.git_commit", "unknown"),
             "git_dirty": git.get("xlt.git_dirty", "unknown"), "python": sys.version.split()[0],
-            "platform": platform.platform(), "packages": installed_versions()}
+            "platform": platform.platform(), "loaded": loaded, "packages": installed_versions()}

@@ -85,17 +85,19 @@ def _experiment_id(cfg: XltConfig) -> str:
 
 
 @contextmanager
-def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
+def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo, loaded: Dict[str, Optional[str]],
                resume_run_id: Optional[str] = None) -> Iterator[object]:
     """An MLflow run that always ends: FINISHED, FAILED (error tagged) or KILLED (signal).
 
+    `loaded`: what the model and data resolved to (repo@commit, or a content hash), logged as
+    the params `model.commit` and `data.commit` and kept in the snapshot for `xlt reproduce`.
     `resume_run_id` reopens a KILLED run so that a resumed job continues its history.
     """
     import mlflow
     import yaml
 
     mlflow.set_tracking_uri(cfg.tracking_uri)
-    env = environment(cfg)
+    env = environment(cfg, loaded)
     tags = {"xlt.model": cfg.model.name, "xlt.technique": cfg.technique.name, HASH_TAG: config_hash(cfg),
             JOB_DIR_TAG: str(job.dir), **cfg.tracking.tags}
     if env["git_commit"] != "unknown":  # outside a git checkout there is nothing to tag
@@ -122,7 +124,8 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo,
             # From the typed config, so that a value logs the same however it was written.
             mlflow.log_params({k: scrub(v) for k, v in {
                 "model": cfg.model.name, "technique": cfg.technique.name,
-                "languages": ",".join(cfg.languages.eval), **flatten(dataclasses.asdict(cfg))}.items()})
+                "languages": ",".join(cfg.languages.eval), **flatten(dataclasses.asdict(cfg)),
+                **{f"{part}.commit": what for part, what in loaded.items() if what}}.items()})
         mlflow.log_text(scrub(OmegaConf.to_yaml(job_cfg)), "config/resolved.yaml")
         env_yaml = yaml.safe_dump(env, sort_keys=False)
         (job.dir / "environment.yaml").write_text(env_yaml)
