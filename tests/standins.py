@@ -81,6 +81,7 @@ English MultiNLI rows: only their size and place matter to the tests.
 def xnli_mirror(into: Path, xnli: Path, langs=LANGS, train_rows: Optional[int] = None) -> Path:
     """`facebook/xnli`'s layout: <lang>/<split>-00000-of-00001.parquet, README `configs:`, label a ClassLabel."""
     import datasets
+    import pyarrow.parquet as pq
 
     from xlt.jsonl import LABELS, read_jsonl
 
@@ -97,7 +98,9 @@ def xnli_mirror(into: Path, xnli: Path, langs=LANGS, train_rows: Optional[int] =
             rows = train if split == "train" else read_jsonl(xnli / f"{split}.{lang}.jsonl")
             path = into / lang / f"{split}-00000-of-00001.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            datasets.Dataset.from_dict(rows, features=features).to_parquet(str(path))
+            # Repeated rows (train_rows) would shrink to their dictionary: store them plain, as real text is.
+            table = datasets.Dataset.from_dict(rows, features=features).data.table  # features in its metadata
+            pq.write_table(table, path, use_dictionary=not (train_rows and split == "train"))
             configs.append(f"  - split: {split}\n    path: {lang}/{split}-*")
     (into / "README.md").write_text(README.format(langs=", ".join(langs), configs="\n".join(configs)))
     return into

@@ -40,6 +40,7 @@ def test_peak_table_prefers_specific_names():
     assert peak_tflops("Intel Xeon") is None
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 @needs_shared
 def test_gpu_benchmark_runs_its_smoke_case(tmp_path):

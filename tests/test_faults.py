@@ -54,6 +54,7 @@ def test_a_failing_and_a_dying_job_do_not_stop_the_sweep(tmp_path):
     assert sum(r.data.params["train.seed"] == "3" and r.info.status == "FINISHED" for r in runs) == 2
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
     # Job 0 sends SIGTERM to the sweep at step 30, as a cluster scheduler would.

@@ -6,6 +6,7 @@ from conftest import E5, XNLI, mlflow_runs, needs_shared, run_xlt
 TARGETS = ["de", "fr", "es", "ar", "zh"]
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 @needs_shared
 def test_feature_extraction_on_english_beats_chance_on_other_languages(tmp_path):
