@@ -63,8 +63,9 @@ def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
     assert summary_rows(tmp_path) == {0: "KILLED", 1: "NOT STARTED"}
     client, (killed,) = mlflow_runs(tmp_path, "smoke")
     checkpoint = killed.data.tags["xlt.checkpoint"]
-    assert killed.info.status == "KILLED" and checkpoint.endswith("0_tiny_fine_tune/checkpoints/checkpoint-35")
-    assert max(s for s, _ in metric_histories(client, killed)["train/loss"]) == 35
+    assert killed.info.status == "KILLED" and "0_tiny_fine_tune/checkpoints/checkpoint-" in checkpoint
+    step = int(checkpoint.rsplit("-", 1)[1])  # the first step to end after the signal reached the job
+    assert step > 30 and max(s for s, _ in metric_histories(client, killed)["train/loss"]) <= step
 
     resumed = run_xlt(*FT_SWEEP, f"output_dir={tmp_path}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -85,10 +86,12 @@ def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
 def test_ctrl_c_in_a_single_run_saves_a_checkpoint(tmp_path):
     result = run_xlt("experiment=smoke", "technique=fine_tune", f"output_dir={tmp_path}", fault="sigterm:*:12")
     assert result.returncode == 130
-    assert "checkpoint saved at" in result.stderr and "checkpoint-15" in result.stderr
+    # Signalled at the end of step 12, it stops at the end of the next optimizer step, before any
+    # logging step (train.logging_steps=5).
+    assert "checkpoint saved at" in result.stderr and "checkpoint-13" in result.stderr
     assert "Traceback" not in result.stderr
     _, (run,) = mlflow_runs(tmp_path, "smoke")
-    assert run.info.status == "KILLED" and run.data.tags["xlt.checkpoint"].endswith("checkpoint-15")
+    assert run.info.status == "KILLED" and run.data.tags["xlt.checkpoint"].endswith("checkpoint-13")
 
 
 @pytest.mark.slow
@@ -121,3 +124,43 @@ def test_aims_own_callback_logs_languages_as_context(tmp_path):
     contexts = {(m.name, m.context.to_dict().get("subset"), m.context.to_dict().get("lang"))
                 for m in repo.query_metrics("", report_mode=0)}
     assert {("accuracy", "validation", "zh"), ("accuracy", "test", "de"), ("runtime", "train", None)} <= contexts
+
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_the_guarantees_hold_under_hydras_submitit_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
+    sweep = [*FE_SWEEP, "hydra/launcher=submitit_local", f"output_dir={tmp_path}"]
+    result = run_xlt(*sweep, fault="raise:0,die:1")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    jobs = by_job(runs)
+    assert [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]  # none left RUNNING
+    assert jobs[1].data.tags["xlt.error"].startswith("the job's process died")
+    from aim import Repo
+
+    assert sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs()) == [
+        "FAILED", "FAILED", "FINISHED"]
+
+    again = run_xlt(*sweep)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+
+
+def test_a_retried_job_replaces_the_run_its_dead_attempt_left(tmp_path):
+    import mlflow
+
+    from xlt.runs import SWEEP_TAG, replace_dead_attempts, sweep_job_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("x")
+    tags = {SWEEP_TAG: "s1", "xlt.job_num": "3"}
+    dead = client.create_run(experiment, tags=tags)  # its process died: left RUNNING
+    other = client.create_run(experiment, tags={**tags, "xlt.job_num": "4"})
+    assert replace_dead_attempts(uri, "x", "s1", 3) == [dead.info.run_id]
+    assert client.get_run(dead.info.run_id).info.lifecycle_stage == "deleted"
+    assert set(sweep_job_runs(uri, "x", "s1")) == {4} and client.get_run(other.info.run_id).info.status == "RUNNING"

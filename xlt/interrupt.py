@@ -1,13 +1,13 @@
 """Ctrl-C and SIGTERM during training: stop at a clean point with a checkpoint to resume from.
 
-The first signal lets training run on to the next logging step (`train.logging_steps`), saves a
-checkpoint there and stops. Stopping on a logging step is what makes a resumed run's metrics
-equal an uninterrupted run's: Trainer averages the training loss since the last logged step,
-and that running sum is not part of a checkpoint. A second signal, or one outside the training
-loop, stops at once.
+The first signal lets the current optimizer step finish, saves a checkpoint and stops. The
+checkpoint also holds Trainer's running training-loss sum since the last logged step (not
+part of a Trainer checkpoint), so a resumed run logs the same losses as an uninterrupted
+one. A second signal, or one outside the training loop, stops at once.
 """
 from __future__ import annotations
 
+import json
 import logging
 import signal
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Optional
 from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
+LOSS_FILE = "xlt_loss.json"  # in a stop's checkpoint: Trainer's loss sums since the last log
 
 
 class Interrupted(KeyboardInterrupt):
@@ -31,6 +32,11 @@ class GracefulStop(TrainerCallback):
         self.requested = False
         self.checkpoint: Optional[Path] = None
         self._training = False
+        self.trainer = None  # set by attach(): the loss sums live on the Trainer
+        self._resume: Optional[Path] = None
+
+    def attach(self, trainer, resume_from: Optional[Path]) -> None:
+        self.trainer, self._resume = trainer, resume_from
 
     def install(self) -> "GracefulStop":
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,25 +46,35 @@ class GracefulStop(TrainerCallback):
     def _on_signal(self, signum, frame):
         if self._training and not self.requested:
             self.requested = True
-            log.warning("%s: stopping at the next logging step with a checkpoint (again: stop now)",
+            log.warning("%s: stopping after this step with a checkpoint (again: stop now)",
                         signal.Signals(signum).name)
             return
         raise KeyboardInterrupt
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._training = True
+        saved = self._resume / LOSS_FILE if self._resume else None
+        if saved is not None and saved.is_file():  # after Trainer reset its sums for this train()
+            sums = json.loads(saved.read_text())
+            t = self.trainer
+            t._tr_loss.fill_(sums["tr_loss"])
+            t._total_loss_scalar, t._globalstep_last_logged = sums["total_loss"], sums["last_logged_step"]
 
     def on_train_end(self, args, state, control, **kwargs):
         self._training = False
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested and state.global_step % args.logging_steps == 0:
+        if self.requested:
             control.should_save = True
             control.should_training_stop = True
 
     def on_save(self, args, state, control, **kwargs):
         if self.requested:
             self.checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            t = self.trainer
+            (self.checkpoint / LOSS_FILE).write_text(json.dumps({
+                "tr_loss": t._tr_loss.item(), "total_loss": t._total_loss_scalar,
+                "last_logged_step": t._globalstep_last_logged}))
 
     def raise_if_requested(self) -> None:
         if self.requested:

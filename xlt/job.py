@@ -55,7 +55,7 @@ def run_job(raw: DictConfig) -> dict:
     from xlt.modeling import freeze_encoder, load_model, load_tokenizer, set_head_dropout
     from xlt.pooling import resolve_pooling
     from xlt.progress import ProgressLog
-    from xlt.runs import resumable_run
+    from xlt.runs import replace_dead_attempts, resumable_run
     from xlt.selection import ModelSelection, test_selected
     from xlt.tracking import MlflowMetrics, mlflow_run
     from xlt.train import build_trainer
@@ -66,6 +66,8 @@ def run_job(raw: DictConfig) -> dict:
     # The sweep pinned these (xlt.hub): every job loads the same commits, and logs them.
     source, pin = model_source(cfg.model), data_pin(cfg)
     loaded = {"model": source.identity, "data": f"{pin.repo_id}@{pin.commit}" if pin else None}
+    if job.sweep_id is not None:  # a launcher's retry of a job whose process died: one run, not two
+        replace_dead_attempts(cfg.tracking_uri, cfg.tracking.experiment, job.sweep_id, job.job_num)
     resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
     with mlflow_run(cfg, raw, job, loaded, resume_run_id=resume and resume[0]) as run:
         import mlflow
@@ -103,6 +105,7 @@ def run_job(raw: DictConfig) -> dict:
 
             callbacks.append(aim_callback(cfg))
         trainer = build_trainer(cfg, model, tokenizer, data, job.dir, callbacks, cached_features=cached)
+        stop.attach(trainer, resume[1] if resume else None)
         if resume:
             log.info("resuming run %s from %s", resume[0], resume[1])
             selection.resume_from(resume[1])

@@ -61,12 +61,42 @@ def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple
 def fail_orphans(uri: str, experiment: str, job_dir: Path, message: str, status: str = "FAILED") -> List[str]:
     """End every run a dead job process left RUNNING (as FAILED by default); returns their ids."""
     runs = _search(uri, experiment, f"attributes.status = 'RUNNING' and tags.`{JOB_DIR_TAG}` = '{job_dir}'")
+    end_runs(uri, runs, message, status)
+    return [run.info.run_id for run in runs]
+
+
+def sweep_job_runs(uri: str, experiment: str, sweep_id: str) -> Dict[int, List]:
+    """job number -> the runs of that job of a sweep, newest first."""
+    by_num: Dict[int, List] = {}
+    for run in _search(uri, experiment, f"tags.`{SWEEP_TAG}` = '{sweep_id}'"):
+        num = run.data.tags.get("xlt.job_num")
+        if num is not None and run.data.tags.get(KIND_TAG) != "sweep":
+            by_num.setdefault(int(num), []).append(run)
+    return by_num
+
+
+def end_runs(uri: str, runs: Iterable, message: str, status: str = "FAILED") -> None:
     if not runs:
-        return []
+        return
     import mlflow
 
     client = mlflow.MlflowClient(uri)
     for run in runs:
         client.set_tag(run.info.run_id, ERROR_TAG, message)
         client.set_terminated(run.info.run_id, status)
-    return [run.info.run_id for run in runs]
+
+
+def replace_dead_attempts(uri: str, experiment: str, sweep_id: str, job_num: int) -> List[str]:
+    """Delete the runs an earlier attempt of this sweep job left RUNNING when its process died.
+
+    A launcher that retries a dead job (Ray does, 3 times) starts it again only after the
+    attempt before it died, so such a run has no live writer: the retry replaces it.
+    """
+    dead = [r for r in sweep_job_runs(uri, experiment, sweep_id).get(job_num, []) if r.info.status == "RUNNING"]
+    if dead:
+        import mlflow
+
+        end_runs(uri, dead, "its process died; the launcher retried the job")
+        for run in dead:
+            mlflow.MlflowClient(uri).delete_run(run.info.run_id)
+    return [r.info.run_id for r in dead]

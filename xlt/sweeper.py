@@ -67,7 +67,7 @@ class Sweeper(HydraSweeper):
         self._skip_finished(outcomes, configs)
         todo = [o for o in outcomes if o.status != SKIPPED]
         if todo:
-            done = {o.num: o for o in self._launch([(o.num, o.overrides) for o in todo])}
+            done = {o.num: o for o in self._launch([(o.num, o.overrides) for o in todo], configs)}
             outcomes = [done.get(o.num, o) for o in outcomes]
 
         from xlt import summary
@@ -102,11 +102,11 @@ class Sweeper(HydraSweeper):
                              "(sweep.skip_finished=false reruns it)",
                              o.num, " ".join(filter_overrides(o.overrides)), o.run_id)
 
-    def _launch(self, jobs) -> List[Outcome]:
+    def _launch(self, jobs, configs: List[XltConfig]) -> List[Outcome]:
         if hasattr(self.launcher, "run_jobs"):
             return self.launcher.run_jobs(jobs)
-        # Another launcher (e.g. hydra/launcher=joblib): one call per run of consecutive job
-        # numbers keeps each job's number (and directory) across reruns.
+        # Another launcher (submitit, Ray, joblib): one call per run of consecutive job numbers
+        # keeps each job's number (and directory) across reruns.
         outcomes, groups = [], []
         for num, overrides in jobs:
             if groups and groups[-1][0] + len(groups[-1][1]) == num:
@@ -114,11 +114,52 @@ class Sweeper(HydraSweeper):
             else:
                 groups.append((num, [overrides]))
         for first, batch in groups:
-            for i, ret in enumerate(self.launcher.launch(batch, initial_job_idx=first)):
-                o = Outcome(first + i, list(batch[i]), FINISHED if ret.status.name == "COMPLETED" else FAILED)
-                if o.status == FAILED:
-                    o.error = str(ret._return_value)
-                elif isinstance(ret.return_value, dict):
-                    o.run_id, o.target_accuracy = ret.return_value.get("run_id"), ret.return_value.get("target_accuracy")
+            try:
+                returns = self.launcher.launch(batch, initial_job_idx=first)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a job process died (submitit, Ray): the launcher drops every result
+                log.error("the launcher lost jobs #%d-#%d (%s: %s); their runs tell what became of them",
+                          first, first + len(batch) - 1, type(e).__name__, str(e).strip().splitlines()[0][:300])
+                returns = [None] * len(batch)
+            for i, ret in enumerate(returns):
+                o = Outcome(first + i, list(batch[i]))
+                if ret is not None:
+                    o.status = FINISHED if ret.status.name == "COMPLETED" else FAILED
+                    if o.status == FAILED:
+                        o.error = str(ret._return_value)
+                    elif isinstance(ret.return_value, dict):
+                        o.run_id, o.target_accuracy = ret.return_value.get("run_id"), ret.return_value.get("target_accuracy")
                 outcomes.append(o)
+        self._settle(outcomes, {o.num: configs[o.num] for o in outcomes})
         return outcomes
+
+    def _settle(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:
+        """Whatever the launcher reported, the MLflow store has the last word: a job whose process
+        died has left its run RUNNING, which is ended FAILED here, and a job whose result the
+        launcher dropped is known by its run."""
+        from xlt.runs import end_runs, sweep_job_runs
+
+        sweep_id = Path(str(self.config.hydra.sweep.dir)).name
+        stores = {(c.tracking_uri, c.tracking.experiment) for c in configs.values()}
+        runs: Dict[int, list] = {}
+        for uri, experiment in stores:
+            for num, found in sweep_job_runs(uri, experiment, sweep_id).items():
+                runs.setdefault(num, []).extend(found)
+        for o in outcomes:
+            found = runs.get(o.num, [])
+            if found and found[0].info.end_time:
+                o.seconds = (found[0].info.end_time - found[0].info.start_time) / 1000
+            dead = [r for r in found if r.info.status == "RUNNING"]
+            if dead:
+                o.error = o.error or "the job's process died (killed, out of memory or past its time limit)"
+                end_runs(configs[o.num].tracking_uri, dead, o.error)
+                o.status, o.run_id = FAILED, dead[0].info.run_id
+            elif o.status == NOT_STARTED:  # the launcher dropped its result
+                finished = [r for r in found if r.info.status == "FINISHED"]
+                o.status = FINISHED if finished else FAILED
+                o.run_id = (finished or found or [None])[0] and (finished or found)[0].info.run_id
+                o.target_accuracy = finished[0].data.metrics.get(TARGET_ACCURACY) if finished else None
+                o.error = "" if finished else "the job's process died before its run started"
+            if o.status != FINISHED:
+                log.error("#%d %s: %s", o.num, o.status, o.error)

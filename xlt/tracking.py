@@ -77,7 +77,15 @@ def _experiment_id(cfg: XltConfig) -> str:
         return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location)
 
     if not cfg.tracking_uri.startswith("sqlite:"):
-        return get_or_create()
+        # A server (jobs on many machines, no shared lock): the first creation wins, the rest read it.
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return get_or_create()
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return mlflow.get_experiment_by_name(cfg.tracking.experiment).experiment_id
     # Parallel jobs must not create the SQLite schema or the experiment twice.
     cfg.cache_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cfg.cache_dir / "mlflow.lock")):
