@@ -157,8 +157,9 @@ class Sweeper(HydraSweeper):
                 o.status, o.run_id = FAILED, dead[0].info.run_id
             elif o.status == NOT_STARTED:  # the launcher dropped its result
                 finished = [r for r in found if r.info.status == "FINISHED"]
+                run = (finished or found or [None])[0]
                 o.status = FINISHED if finished else FAILED
-                o.run_id = (finished or found or [None])[0] and (finished or found)[0].info.run_id
+                o.run_id = run and run.info.run_id
                 o.target_accuracy = finished[0].data.metrics.get(TARGET_ACCURACY) if finished else None
                 o.error = "" if finished else "the job's process died before its run started"
             if o.status != FINISHED:
