@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from xlt.cache import disk_cached
 from xlt.config import SAMPLE_DIR, XltConfig, data_dir_of, splits_read
-from xlt.errors import ConfigError
+from xlt.errors import ConfigError, first_line
 from xlt.hub import Pin, dataset_paths, dataset_pin
 from xlt.jsonl import COLUMNS, read_jsonl
 
@@ -44,9 +44,8 @@ def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> data
     except ConfigError:
         raise
     except Exception as e:  # offline, gated, removed, corrupt...: the cause, in one line
-        cause = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError("data.hub_id", f"cannot read {split} of {lang!r} from {pin.repo_id}@{pin.commit[:12]}: "
-                                         f"{type(e).__name__}: {cause}") from e
+                                         f"{type(e).__name__}: {first_line(e)}") from e
     return datasets.Dataset(table)
 
 

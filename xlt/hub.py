@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from xlt.errors import ConfigError
+from xlt.errors import ConfigError, first_line
 
 PINS_ENV = "XLT_HUB_PINS"
 OFFLINE_MODEL = "use model=tiny or model=local model.path=DIR, or fill the Hugging Face cache where there is internet"
 OFFLINE_DATA = ("use data=sample, data=jsonl data.dir=DIR or data.hub_id=DIR (a copy of the dataset repo), "
                 "or fill the Hugging Face cache where there is internet")
-_COMMIT = re.compile(r"[0-9a-f]{40}")
+COMMIT = re.compile(r"[0-9a-f]{40}")  # a full hub commit hash
 _WEIGHTS = ("*.safetensors", "*.bin")
 
 
@@ -47,11 +47,6 @@ class ModelSource:
     path: Optional[str]  # for from_pretrained: a hub id or a directory (None: tiny)
     revision: Optional[str]  # the hub commit (None for a directory)
     identity: str  # repo@commit, or the sha256 of a directory's weights
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0].strip() if text else type(e).__name__
 
 
 def _timeout() -> float:
@@ -89,10 +84,10 @@ def _ask(repo_type: str, repo_id: str, revision: str, field_: str):
     except HfHubHTTPError as e:
         status = getattr(e.response, "status_code", None)
         if status is not None and status < 500:
-            raise ConfigError(field_, f"the hub refused {what}: {_first_line(e)}") from None
-        return None, _first_line(e)
+            raise ConfigError(field_, f"the hub refused {what}: {first_line(e)}") from None
+        return None, first_line(e)
     except Exception as e:  # no answer: refused, timed out, DNS, proxy, TLS
-        return None, f"{type(e).__name__}: {_first_line(e)}"
+        return None, f"{type(e).__name__}: {first_line(e)}"
 
 
 def _cached(repo_type: str, repo_id: str, revision: str, needs: Iterable[str]) -> Optional[Tuple[str, str, Path]]:
@@ -107,7 +102,7 @@ def _cached(repo_type: str, repo_id: str, revision: str, needs: Iterable[str]) -
     for name in dict.fromkeys((repo_id, repo_id.rpartition("/")[2])):
         folder = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=name, repo_type=repo_type)
         ref = folder / "refs" / revision
-        commit = revision if _COMMIT.fullmatch(revision) else ref.read_text().strip() if ref.is_file() else None
+        commit = revision if COMMIT.fullmatch(revision) else ref.read_text().strip() if ref.is_file() else None
         snapshot = folder / "snapshots" / str(commit)
         if commit and snapshot.is_dir() and all(any(snapshot.glob(p)) for p in needs):
             return name, commit, snapshot

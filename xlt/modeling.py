@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Iterable, List, Tuple
 
 from xlt.config import ModelConfig
-from xlt.errors import ConfigError
+from xlt.errors import ConfigError, first_line
 from xlt.hub import ModelSource
 from xlt.jsonl import LABELS
 
@@ -81,7 +81,7 @@ def load_tokenizer(cfg: ModelConfig, source: ModelSource):
     try:
         return AutoTokenizer.from_pretrained(source.path, revision=source.revision)
     except OSError as e:
-        raise ConfigError("model.path", f"cannot load the tokenizer of {_where(source)}: {_first_line(e)}") from e
+        raise ConfigError("model.path", f"cannot load the tokenizer of {_where(source)}: {first_line(e)}") from e
 
 
 def load_model(cfg: ModelConfig, source: ModelSource, tokenizer) -> Tuple[object, List[str]]:
@@ -103,7 +103,7 @@ def load_model(cfg: ModelConfig, source: ModelSource, tokenizer) -> Tuple[object
         model, info = AutoModelForSequenceClassification.from_pretrained(
             source.path, revision=source.revision, output_loading_info=True, **_label_maps())
     except OSError as e:
-        raise ConfigError("model.path", f"cannot load {_where(source)}: {_first_line(e)}") from e
+        raise ConfigError("model.path", f"cannot load {_where(source)}: {first_line(e)}") from e
     return model, list(info["missing_keys"])
 
 
@@ -117,10 +117,6 @@ def freeze_encoder(model, newly_initialised: Iterable[str]) -> List[str]:
         if param.requires_grad:
             trainable.append(name)
     return trainable
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def set_head_dropout(model, p: float) -> int:

@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 import yaml
 
 from xlt.errors import ConfigError
+from xlt.hub import COMMIT
 
 REPRODUCED_FROM = "XLT_REPRODUCED_FROM"  # the source run, for the new run's tag
 RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -80,7 +81,7 @@ def _pinned_revisions(environment: Path) -> List[str]:
         return []
     loaded = yaml.safe_load(environment.read_text()).get("loaded") or {}
     commits = {part: str(what).rpartition("@")[2] for part, what in loaded.items() if what and "@" in str(what)}
-    return [f"{part}.revision={commit}" for part, commit in commits.items() if re.fullmatch(r"[0-9a-f]{40}", commit)]
+    return [f"{part}.revision={commit}" for part, commit in commits.items() if COMMIT.fullmatch(commit)]
 
 
 def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:

@@ -23,6 +23,7 @@ from hydra.plugins.sweeper import Sweeper as HydraSweeper
 from omegaconf import OmegaConf
 
 from xlt.config import XltConfig, config_hash, validate
+from xlt.errors import first_line
 from xlt.metrics import TARGET_MEAN, metric_name
 from xlt.launcher import FAILED, FINISHED, KILLED, NOT_STARTED, SKIPPED, Outcome
 
@@ -120,7 +121,7 @@ class Sweeper(HydraSweeper):
                 raise
             except Exception as e:  # a job process died (submitit, Ray): the launcher drops every result
                 log.error("the launcher lost jobs #%d-#%d (%s: %s); their runs tell what became of them",
-                          first, first + len(batch) - 1, type(e).__name__, str(e).strip().splitlines()[0][:300])
+                          first, first + len(batch) - 1, type(e).__name__, first_line(e)[:300])
                 returns = [None] * len(batch)
             for i, ret in enumerate(returns):
                 o = Outcome(first + i, list(batch[i]))
