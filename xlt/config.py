@@ -180,6 +180,9 @@ def register_schema() -> None:
 
     ConfigStore.instance().store(group="hydra/launcher", name="xlt", node=LauncherConf, provider="xlt")
     ConfigStore.instance().store(group="hydra/sweeper", name="xlt", node=SweeperConf, provider="xlt")
+    from xlt.search import OptunaSweeperConf
+
+    ConfigStore.instance().store(group="hydra/sweeper", name="xlt_optuna", node=OptunaSweeperConf, provider="xlt")
 
 
 def _one_of(field_name: str, value: str, allowed) -> None:

@@ -78,7 +78,7 @@ def quiet_third_party() -> None:
                        "TRANSFORMERS_VERBOSITY": "error", "DATASETS_VERBOSITY": "error",
                        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
         os.environ.setdefault(key, value)
-    for name in ("mlflow", "alembic", "aim", "urllib3", "filelock"):
+    for name in ("mlflow", "alembic", "aim", "urllib3", "filelock", "matplotlib", "optuna"):
         logging.getLogger(name).setLevel(logging.WARNING)
     if "huggingface_hub" in sys.modules:  # transformers reads its switch when imported
         sys.modules["huggingface_hub"].utils.disable_progress_bars()

@@ -56,6 +56,18 @@ def job_overrides(overrides: List[str], multirun: bool, sweeper_params: dict) ->
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[str]]:
+    """An Optuna search's jobs are drawn as it goes: check its settings and the ends of its ranges."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from xlt.search import check_settings, corner_jobs, search_space
+
+    check_settings(sweeper)
+    task = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]  # as Hydra passes them
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + task)
+    return corner_jobs(*search_space(parsed))
+
+
 def _one_line(e: BaseException) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
@@ -78,6 +90,8 @@ def _one_line(e: BaseException) -> str:
         message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0].rstrip(".")
         if "Missing mandatory value" in message:
             message = f"needs a value: add {key}=..."
+        elif "is not in struct" in message and key.startswith("hydra.sweeper.params."):
+            message = "a searched field is swept on the command line itself: e.g. train.weight_decay='interval(0, 0.1)'"
         elif "is not in struct" in message:
             message += f"; to add a new key, write +{key}=..."
         elif "not in '" in message:  # a mistyped key or group name
@@ -138,14 +152,21 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
                 from hydra.core.override_parser.overrides_parser import OverridesParser
 
                 parsed = OverridesParser.create().parse_overrides(overrides)
+                for o in parsed:
+                    if o.is_sweep_override() and o.get_key_element().lstrip("+~").startswith(("hydra.", "hydra/")):
+                        raise ConfigError(o.get_key_element(), "Hydra's own settings cannot be swept; sweep "
+                                          "or search a job field itself, e.g. train.weight_decay='interval(0, 0.1)'")
                 base = [o.input_line for o in parsed if not o.is_sweep_override()]
                 hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
                 params = dict(hydra_cfg.sweeper.get("params") or {})
                 n_jobs = hydra_cfg.launcher.get("n_jobs")
                 if isinstance(n_jobs, int) and n_jobs < 1:
                     raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
-            jobs = [validate(compose(config_name, overrides=job))
-                    for job in job_overrides(overrides, multirun, params)]
+            if multirun and str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
+                commands = _search_corners(hydra_cfg.sweeper, params, overrides)
+            else:
+                commands = job_overrides(overrides, multirun, params)
+            jobs = [validate(compose(config_name, overrides=job)) for job in commands]
         _check_data(jobs)
         _check_tracking(jobs)
         _check_hub(jobs)

@@ -100,3 +100,18 @@ def replace_dead_attempts(uri: str, experiment: str, sweep_id: str, job_num: int
         for run in dead:
             mlflow.MlflowClient(uri).delete_run(run.info.run_id)
     return [r.info.run_id for r in dead]
+
+
+def selected_score(uri: str, run_id: str, metric: str) -> Optional[float]:
+    """A FINISHED run's `metric` at the step whose weights it tested (`test/selected_step`),
+    or at its last evaluation when that step had none; None when the run never logged it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    history = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
+    if run.info.status != "FINISHED" or not history:
+        return None
+    selected = run.data.metrics.get("test/selected_step")
+    at_selected = [m.value for m in history if m.step == selected]
+    return at_selected[-1] if at_selected else history[-1].value

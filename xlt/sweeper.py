@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -52,44 +52,60 @@ class Sweeper(HydraSweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> List[Outcome]:
+        jobs = [list(job) for batch in BasicSweeper.split_arguments(self._parse(arguments), None) for job in batch]
+        sweep_dir = self._start()
+        configs = {num: self._config(job) for num, job in enumerate(jobs)}
+        return self._finish(self._run(list(enumerate(jobs)), configs), configs, sweep_dir)
+
+    def _parse(self, arguments: List[str]) -> list:
+        """The sweeper's params, then the command line (which wins), as Hydra overrides."""
         from xlt.console import quiet_third_party
 
         quiet_third_party()  # the end-of-sweep sync's libraries
-        params = [f"{key}={value}" for key, value in self.params.items()]  # the command line wins
-        parsed = OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(
+        params = [f"{key}={value}" for key, value in self.params.items()]
+        return OverridesParser.create(config_loader=self.hydra_context.config_loader).parse_overrides(
             params + list(arguments))
-        jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+    def _start(self) -> Path:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        return sweep_dir
 
-        configs = [validate(self.hydra_context.config_loader.load_sweep_config(self.config, job)) for job in jobs]
-        outcomes = [Outcome(num, job) for num, job in enumerate(jobs)]
+    def _config(self, overrides: List[str]) -> XltConfig:
+        return validate(self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides)))
+
+    def _run(self, jobs: List[Tuple[int, List[str]]], configs: Dict[int, XltConfig]) -> List[Outcome]:
+        """Run these jobs (number, overrides), skipping those that already finished."""
+        outcomes = [Outcome(num, overrides) for num, overrides in jobs]
         self._skip_finished(outcomes, configs)
         todo = [o for o in outcomes if o.status != SKIPPED]
         if todo:
             done = {o.num: o for o in self._launch([(o.num, o.overrides) for o in todo], configs)}
             outcomes = [done.get(o.num, o) for o in outcomes]
+        return outcomes
 
+    def _finish(self, outcomes: List[Outcome], configs: Dict[int, XltConfig], sweep_dir: Path) -> List[Outcome]:
+        """The end of every sweep, whatever became of its jobs: summary, report, sync, exit code."""
         from xlt import summary
-
-        path = summary.write(outcomes, sweep_dir)
-        print(f"\n{summary.table(outcomes)}\n(written to {path})", flush=True)
         from xlt.report import report_after_sweep
         from xlt.sync import sync_after
 
-        report_after_sweep(configs, outcomes, sweep_dir)  # before the sync: Aim gets the parent run too
-        sync_after(configs)
+        path = summary.write(outcomes, sweep_dir)
+        print(f"\n{summary.table(outcomes)}\n(written to {path})", flush=True)
+        report_after_sweep(list(configs.values()), outcomes, sweep_dir)  # before the sync: Aim gets the parent run too
+        sync_after(configs.values())
         global exit_code  # run.py exits with it once Hydra's own end-of-sweep callbacks ran
         statuses = {o.status for o in outcomes}
         exit_code = 130 if statuses & {KILLED, NOT_STARTED} else 1 if FAILED in statuses else 0
         return outcomes
 
-    def _skip_finished(self, outcomes: List[Outcome], configs: List[XltConfig]) -> None:
+    def _skip_finished(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:
         from xlt.runs import finished_runs
 
         by_store = defaultdict(list)
-        for o, cfg in zip(outcomes, configs):
+        for o in outcomes:
+            cfg = configs[o.num]
             if cfg.sweep.skip_finished:
                 by_store[(cfg.tracking_uri, cfg.tracking.experiment)].append((o, config_hash(cfg)))
         for (uri, experiment), pairs in by_store.items():
@@ -103,7 +119,7 @@ class Sweeper(HydraSweeper):
                              "(sweep.skip_finished=false reruns it)",
                              o.num, " ".join(filter_overrides(o.overrides)), o.run_id)
 
-    def _launch(self, jobs, configs: List[XltConfig]) -> List[Outcome]:
+    def _launch(self, jobs: List[Tuple[int, List[str]]], configs: Dict[int, XltConfig]) -> List[Outcome]:
         if hasattr(self.launcher, "run_jobs"):
             return self.launcher.run_jobs(jobs)
         # Another launcher (submitit, Ray, joblib): one call per run of consecutive job numbers

@@ -1,8 +1,9 @@
 """Hydra finds plugins only under `hydra_plugins`: xlt's sweeper and launcher, named here.
 
-Their code lives in `xlt.sweeper` and `xlt.launcher`; `conf/config.yaml` selects both.
+Their code lives in `xlt.sweeper`, `xlt.search` and `xlt.launcher`; `conf/config.yaml` selects both.
 """
 from xlt.launcher import Launcher
+from xlt.search import OptunaSweeper
 from xlt.sweeper import Sweeper
 
 
@@ -12,3 +13,7 @@ class XltLauncher(Launcher):
 
 class XltSweeper(Sweeper):
     """Hydra's basic sweep, which skips finished jobs, survives failed ones and reports."""
+
+
+class XltOptunaSweeper(OptunaSweeper):
+    """An Optuna study whose trials are xlt jobs (hparams_search=optuna)."""
