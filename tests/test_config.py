@@ -47,6 +47,14 @@ BAD_INPUT = [
                                          "(cannot connect); start one"),
     (["output_dir=/etc/hostname"], "output_dir: '/etc/hostname' is a file; give a directory"),
     (["tracking.aim.repo=/etc/hostname"], "tracking.aim.repo: '/etc/hostname' is a file; give a directory"),
+    (["hparams_search=optuan"], "hparams_search: unknown option 'optuan'; choose one of: optuna"),
+    # Launchers: xlt's preset and those Hydra's plugins register; their fields keep their names.
+    (["hydra/launcher=slurmm"], "hydra/launcher: unknown option 'slurmm'; choose one of: basic, joblib, slurm, "
+                                "submitit_local, submitit_slurm, xlt"),
+    (["hydra/launcher=slurm", "hydra.launcher.timeout_min=abc"],
+     "hydra.launcher.timeout_min: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["hydra/launcher=slurm", "hydra.launcher.partiton=gpu"],
+     "hydra.launcher.partiton: Key 'partiton' not in 'SlurmQueueConf'"),
 ]
 
 

@@ -164,3 +164,25 @@ def test_a_retried_job_replaces_the_run_its_dead_attempt_left(tmp_path):
     assert replace_dead_attempts(uri, "x", "s1", 3) == [dead.info.run_id]
     assert client.get_run(dead.info.run_id).info.lifecycle_stage == "deleted"
     assert set(sweep_job_runs(uri, "x", "s1")) == {4} and client.get_run(other.info.run_id).info.status == "RUNNING"
+
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_a_preempted_submitit_job_is_requeued_and_resumes_its_run_exactly(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
+    # Job 0 gets submitit's preemption signal at step 12: it checkpoints, submitit requeues it.
+    sweep = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=fine_tune", "train.seed=1",
+             "hydra/launcher=submitit_local", f"output_dir={tmp_path}"]
+    result = run_xlt(*sweep, fault="preempt:0:12")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FINISHED"}
+    client, (run,) = mlflow_runs(tmp_path, "smoke")  # one run: the requeued job resumed it
+    assert run.info.status == "FINISHED" and "xlt.checkpoint" not in run.data.tags
+    log = "".join(p.read_text() for p in tmp_path.glob("multirun/*/.submitit/*/*_log.*"))
+    assert "Requeued job" in log and f"resuming run {run.info.run_id}" in log
+
+    straight = run_xlt("experiment=smoke", "technique=fine_tune", "train.seed=1", "tracking.experiment=straight",
+                       f"output_dir={tmp_path}")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    _, (reference,) = mlflow_runs(tmp_path, "straight")
+    assert metric_histories(client, run) == metric_histories(client, reference)

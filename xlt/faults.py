@@ -5,6 +5,7 @@
 - `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
+- `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
 - `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
 Unset in normal use; the fault-injection tests set it.
 """
@@ -33,14 +34,16 @@ def at_job_start(job_num: Optional[int]) -> None:
 
 
 def at_step(job_num: Optional[int]):
-    """A Trainer callback that sends SIGTERM at the chosen step."""
+    """A Trainer callback that sends SIGTERM (or, for `preempt`, SIGUSR2) at the chosen step."""
     from transformers import TrainerCallback
 
     fault = _fault(job_num)
 
     class AtStep(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            if fault and fault[0].startswith("sigterm") and fault[1] == state.global_step:
+            if fault and fault[0] == "preempt" and fault[1] == state.global_step:
+                os.kill(os.getpid(), signal.SIGUSR2)
+            elif fault and fault[0].startswith("sigterm") and fault[1] == state.global_step:
                 os.kill(os.getppid() if fault[0] == "sigterm-sweep" else os.getpid(), signal.SIGTERM)
 
     return AtStep()

@@ -4,11 +4,17 @@ The first signal lets the current optimizer step finish, saves a checkpoint and 
 checkpoint also holds Trainer's running training-loss sum since the last logged step (not
 part of a Trainer checkpoint), so a resumed run logs the same losses as an uninterrupted
 one. A second signal, or one outside the training loop, stops at once.
+
+Under submitit (hydra/launcher=submitit_slurm or submitit_local), its preemption and timeout
+signal (SIGUSR2 unless SUBMITIT_PREEMPT_SIGNAL says otherwise) is handled the same way; once
+the run has ended KILLED with its checkpoint, the signal is handed to submitit, which requeues
+the job. The requeued job finds that checkpoint and resumes the run exactly.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import Optional
@@ -34,6 +40,8 @@ class GracefulStop(TrainerCallback):
         self._training = False
         self.trainer = None  # set by attach(): the loss sums live on the Trainer
         self._resume: Optional[Path] = None
+        self._requeue = None  # submitit's handler of its preemption signal, when running under it
+        self.preempted = False
 
     def attach(self, trainer, resume_from: Optional[Path]) -> None:
         self.trainer, self._resume = trainer, resume_from
@@ -41,7 +49,23 @@ class GracefulStop(TrainerCallback):
     def install(self) -> "GracefulStop":
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        preempt = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+        if preempt is not None and callable(signal.getsignal(preempt)):  # submitit's own handler
+            self._requeue = signal.getsignal(preempt)
+            signal.signal(preempt, self._on_preempt)
         return self
+
+    def _on_preempt(self, signum, frame):
+        if not self._training:  # nothing to checkpoint yet (or any more): submitit requeues as it is
+            self._requeue(signum, frame)
+            return
+        self.preempted = signum
+        self._on_signal(signum, frame)
+
+    def requeue(self) -> None:
+        """Under submitit, after a preemption stop: hand the signal on (requeues; does not return)."""
+        if self.preempted:
+            self._requeue(self.preempted, None)
 
     def _on_signal(self, signum, frame):
         if self._training and not self.requested:

@@ -44,21 +44,11 @@ def run_job(raw: DictConfig) -> dict:
     from xlt.console import quiet_third_party
 
     quiet_third_party()
-    from transformers import set_seed
-
-    from xlt import faults
     from xlt.config import config_hash
-    from xlt.data import data_pin, load_encoded
+    from xlt.data import data_pin
     from xlt.hub import model_source
-    from xlt.features import CachedHead, PooledClassifier, features_of
     from xlt.interrupt import GracefulStop
-    from xlt.modeling import freeze_encoder, load_model, load_tokenizer, set_head_dropout
-    from xlt.pooling import resolve_pooling
-    from xlt.progress import ProgressLog
     from xlt.runs import replace_dead_attempts, resumable_run
-    from xlt.selection import ModelSelection, test_selected
-    from xlt.tracking import MlflowMetrics, mlflow_run
-    from xlt.train import build_trainer
 
     job, parallel_jobs = _hydra_job()
     _share_cpu(parallel_jobs)
@@ -69,9 +59,28 @@ def run_job(raw: DictConfig) -> dict:
     if job.sweep_id is not None:  # a launcher's retry of a job whose process died: one run, not two
         replace_dead_attempts(cfg.tracking_uri, cfg.tracking.experiment, job.sweep_id, job.job_num)
     resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
-    with mlflow_run(cfg, raw, job, loaded, resume_run_id=resume and resume[0]) as run:
-        import mlflow
+    try:
+        return _train_and_test(cfg, raw, job, parallel_jobs, stop, source, pin, loaded, resume)
+    except KeyboardInterrupt:  # the run has ended KILLED with its checkpoint
+        stop.requeue()  # preempted under submitit: requeued, and the requeued job resumes the run
+        raise
 
+
+def _train_and_test(cfg, raw, job, parallel_jobs, stop, source, pin, loaded, resume) -> dict:
+    import mlflow
+    from transformers import set_seed
+
+    from xlt import faults
+    from xlt.data import load_encoded
+    from xlt.features import CachedHead, PooledClassifier, features_of
+    from xlt.modeling import freeze_encoder, load_model, load_tokenizer, set_head_dropout
+    from xlt.pooling import resolve_pooling
+    from xlt.progress import ProgressLog
+    from xlt.selection import ModelSelection, test_selected
+    from xlt.tracking import MlflowMetrics, mlflow_run
+    from xlt.train import build_trainer
+
+    with mlflow_run(cfg, raw, job, loaded, resume_run_id=resume and resume[0]) as run:
         faults.at_job_start(job.job_num)
         set_seed(cfg.train.seed)
         tokenizer = load_tokenizer(cfg.model, source)

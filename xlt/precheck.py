@@ -68,6 +68,17 @@ def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[st
     return corner_jobs(*search_space(parsed))
 
 
+def _options(group: str) -> List[str]:
+    """A config group's options: conf/ files, and those xlt and Hydra's plugins registered."""
+    from hydra.core.config_store import ConfigStore
+
+    node = ConfigStore.instance().repo
+    for part in group.split("/"):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    stored = {name[:-len(".yaml")] for name in node if name.endswith(".yaml")} if isinstance(node, dict) else set()
+    return sorted(stored | {p.stem for p in (CONF_DIR / group).glob("*.yaml")})
+
+
 def _one_line(e: BaseException) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
@@ -79,7 +90,7 @@ def _one_line(e: BaseException) -> str:
         return str(e)
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
         group, _, option = e.missing_cfg_file.rpartition("/")
-        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if group else []
+        options = _options(group) if group else []
         hint = f"; choose one of: {', '.join(options)}" if options else ""
         return f"{group or 'config'}: unknown option {option!r}{hint}"
     cause = e

@@ -1,7 +1,7 @@
 """Hyperparameter search: an Optuna study run by xlt's sweeper (`hparams_search=optuna`).
 
-Hydra's own Optuna plugin (hydra-optuna-sweeper 1.2) pins optuna<3, whose storage does not
-run on SQLAlchemy 2, so xlt asks current Optuna for trials itself, with the plugin's override
+Hydra's own Optuna plugin (hydra-optuna-sweeper 1.3.0) requires optuna<3, whose storage fails
+on SQLAlchemy 2, so xlt asks current Optuna for trials itself, with the plugin's override
 syntax. Every trial is a job of one sweep (finished ones skipped, failures isolated, summary,
 report, Aim sync) under any launcher, and its score is read from its MLflow run, so a launcher
 that drops return values (submitit, Ray) loses nothing. The study lives in SQLite under

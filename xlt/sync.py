@@ -4,7 +4,9 @@ What makes it incremental: `<aim repo>/xlt_sync.json` records, per MLflow run, i
 hash and, per metric, the latest point seen (step, timestamp, value) and how many points were
 written. A sync asks MLflow for every run with its latest metric values (one search per
 experiment) and reads the history only of metrics whose latest point changed, writing only the
-points past the recorded count. Unchanged runs cost no Aim access at all.
+points past the recorded count. Unchanged runs cost no Aim access at all. A SQL store's
+histories are read in one query per run; a tracking server's with several requests in flight,
+a few runs ahead of the Aim writes.
 
 What makes it crash-safe: Aim keeps one value per (sequence, step), so writing a point again
 overwrites it. The state of a run is saved only after its Aim run is closed, so after a crash
@@ -28,9 +30,11 @@ import os
 import signal
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 from xlt import faults
 from xlt.metrics import TARGET_MEAN, parse_metric_name
@@ -42,6 +46,7 @@ STATE_FILE = "xlt_sync.json"
 FORMAT = 1  # bump when the state's meaning changes
 TEXT_SUFFIXES = (".txt", ".log", ".yaml", ".yml", ".json", ".md", ".csv", ".tsv", ".py", ".rst")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+REQUESTS_IN_FLIGHT, RUNS_AHEAD = 8, 4  # history reads from a tracking server
 
 
 def aim_name(key: str) -> Tuple[str, dict]:
@@ -265,20 +270,18 @@ class Syncer:
             elif status != run.info.status and status in tags:
                 aim_run.remove_tag(status)
 
-    def _histories(self, run_id: str, keys: List[str]) -> Dict[str, list]:
-        """{key: [(value, timestamp ms, step)]} in MLflow's history order (timestamp, step, value).
-
-        A SQL store is read with one query per run; others through `get_metric_history`.
-        """
+    def _sql_store(self):
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         store = getattr(getattr(self.client, "_tracking_client", None), "store", None)
-        if not isinstance(store, SqlAlchemyStore):
-            return {key: [(m.value, m.timestamp, m.step) for m in self.client.get_metric_history(run_id, key)]
-                    for key in keys}
+        return store if isinstance(store, SqlAlchemyStore) else None
+
+    def _histories(self, run_id: str, keys: List[str]) -> Dict[str, list]:
+        """{key: [(value, timestamp ms, step)]} in MLflow's history order (timestamp, step, value),
+        read from a SQL store in one query."""
         from mlflow.store.tracking.dbmodels.models import SqlMetric as M
 
-        with store.ManagedSessionMaker() as session:
+        with self._sql_store().ManagedSessionMaker() as session:
             rows = (session.query(M.key, M.value, M.is_nan, M.timestamp, M.step)
                     .filter(M.run_uuid == run_id, M.key.in_(keys))
                     .order_by(M.key, M.timestamp, M.step, M.value).all())
@@ -286,6 +289,25 @@ class Syncer:
         for key, value, is_nan, timestamp, step in rows:
             out[key].append((math.nan if is_nan else value, timestamp, step))
         return out
+
+    def _history(self, run_id: str, key: str) -> list:
+        return [(m.value, m.timestamp, m.step) for m in self.client.get_metric_history(run_id, key)]
+
+    def _read_ahead(self, wanted: Iterable[Tuple[str, List[str]]]) -> Iterator[Dict[str, list]]:
+        """The histories of each (run id, keys), in order. From a server, one request per metric
+        (its REST API has no other exact read), REQUESTS_IN_FLIGHT at a time, RUNS_AHEAD runs ahead."""
+        if self._sql_store() is not None:
+            for run_id, keys in wanted:
+                yield self._histories(run_id, keys) if keys else {}
+            return
+        with ThreadPoolExecutor(REQUESTS_IN_FLIGHT, thread_name_prefix="xlt-sync") as pool:
+            ahead: deque = deque()
+            for run_id, keys in wanted:
+                ahead.append({key: pool.submit(self._history, run_id, key) for key in keys})
+                if len(ahead) > RUNS_AHEAD:
+                    yield {key: future.result() for key, future in ahead.popleft().items()}
+            while ahead:
+                yield {key: future.result() for key, future in ahead.popleft().items()}
 
     def _write_metric(self, aim_run, key: str, history: list, done: dict) -> int:
         """Points of `key` past those written before; returns how many were written."""
@@ -327,19 +349,24 @@ class Syncer:
                         continue
                     entry["artifacts"].append(path)
 
-    def _sync_run(self, state: State, run, experiment: str, report: Report) -> None:
+    @staticmethod
+    def _changed(state: State, run) -> List[str]:
+        """The run's metrics whose latest point differs from the one last synced."""
+        done = (state.runs.get(run.info.run_id) or {}).get("metrics", {})
+        return [k for k, point in _latest(run).items() if done.get(k, {}).get("latest") != point]
+
+    def _sync_run(self, state: State, run, experiment: str, report: Report, histories: Dict[str, list]) -> None:
+        """Write the run's meta and the new points of `histories` (those of its changed metrics)."""
         entry = state.runs.get(run.info.run_id)
         latest, meta = _latest(run), _meta(run)
-        done_metrics = entry["metrics"] if entry else {}
-        changed = [k for k, point in latest.items() if done_metrics.get(k, {}).get("latest") != point]
-        if entry and not changed and entry["meta"] == meta:
+        if entry and not histories and entry["meta"] == meta:
             report.unchanged += 1
             return
         is_new = entry is None or not entry["metrics"]
         aim_run, entry = self._open(state, run, experiment)
         try:
             self._write_meta(aim_run, run, experiment)
-            for key, history in self._histories(run.info.run_id, changed).items() if changed else ():
+            for key, history in histories.items():
                 done = entry["metrics"].setdefault(key, {})
                 report.points += self._write_metric(aim_run, key, history, done)
                 done["latest"] = latest[key]
@@ -366,8 +393,10 @@ class Syncer:
             state = State(self.repo_dir)
             self._adopt_orphans(state)
             work = [(exp.name, run) for exp in self._experiments() for run in self._runs(exp)]
-            for experiment, run in tqdm(work, desc="xlt sync", unit="run", disable=not progress, leave=False):
-                self._sync_run(state, run, experiment, report)
+            histories = self._read_ahead((run.info.run_id, self._changed(state, run)) for _, run in work)
+            for (experiment, run), new in tqdm(zip(work, histories), total=len(work), desc="xlt sync", unit="run",
+                                               disable=not progress, leave=False):
+                self._sync_run(state, run, experiment, report, new)
             if not (self.repo_dir / ".aim").is_dir():
                 self.repo  # an empty store still leaves an Aim repo to open
         report.seconds = time.perf_counter() - started
