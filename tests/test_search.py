@@ -37,7 +37,7 @@ def test_the_override_syntax_becomes_optunas_distributions():
     assert space["train.batch_size"] == CategoricalDistribution([16, 32])
     assert space["technique"] == CategoricalDistribution(["fine_tune", "feature_extraction"])
     jobs = corner_jobs(fixed, space)
-    # one job at the low ends, then each other end on its own: 1 + 1 + 1 + 1 + 1 + 1
+    # one job with every value at its first end, then each of the five other ends on its own
     assert len(jobs) == 6 and all(job[0] == "model=tiny" for job in jobs)
     assert "train.learning_rate=0.001" in jobs[1] and "train.weight_decay=0.0" in jobs[1]
 

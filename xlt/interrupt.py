@@ -41,7 +41,7 @@ class GracefulStop(TrainerCallback):
         self.trainer = None  # set by attach(): the loss sums live on the Trainer
         self._resume: Optional[Path] = None
         self._requeue = None  # submitit's handler of its preemption signal, when running under it
-        self.preempted = False
+        self._preempted_by: Optional[int] = None  # that signal, once it stopped training
 
     def attach(self, trainer, resume_from: Optional[Path]) -> None:
         self.trainer, self._resume = trainer, resume_from
@@ -59,13 +59,13 @@ class GracefulStop(TrainerCallback):
         if not self._training:  # nothing to checkpoint yet (or any more): submitit requeues as it is
             self._requeue(signum, frame)
             return
-        self.preempted = signum
+        self._preempted_by = signum
         self._on_signal(signum, frame)
 
     def requeue(self) -> None:
         """Under submitit, after a preemption stop: hand the signal on (requeues; does not return)."""
-        if self.preempted:
-            self._requeue(self.preempted, None)
+        if self._preempted_by is not None:
+            self._requeue(self._preempted_by, None)
 
     def _on_signal(self, signum, frame):
         if self._training and not self.requested:

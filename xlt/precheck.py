@@ -56,6 +56,11 @@ def job_overrides(overrides: List[str], multirun: bool, sweeper_params: dict) ->
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def _is_hydra_key(key: str) -> bool:
+    """Hydra's own settings (hydra.launcher.n_jobs, hydra/launcher=...), not a job's."""
+    return key.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
 def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[str]]:
     """An Optuna search's jobs are drawn as it goes: check its settings and the ends of its ranges."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -63,7 +68,7 @@ def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[st
     from xlt.search import check_settings, corner_jobs, search_space
 
     check_settings(sweeper)
-    task = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]  # as Hydra passes them
+    task = [o for o in overrides if not _is_hydra_key(o)]  # as Hydra passes them to its sweeper
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + task)
     return corner_jobs(*search_space(parsed))
 
@@ -164,7 +169,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
 
                 parsed = OverridesParser.create().parse_overrides(overrides)
                 for o in parsed:
-                    if o.is_sweep_override() and o.get_key_element().lstrip("+~").startswith(("hydra.", "hydra/")):
+                    if o.is_sweep_override() and _is_hydra_key(o.get_key_element()):
                         raise ConfigError(o.get_key_element(), "Hydra's own settings cannot be swept; sweep "
                                           "or search a job field itself, e.g. train.weight_decay='interval(0, 0.1)'")
                 base = [o.input_line for o in parsed if not o.is_sweep_override()]

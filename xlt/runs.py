@@ -107,11 +107,15 @@ def selected_score(uri: str, run_id: str, metric: str) -> Optional[float]:
     or at its last evaluation when that step had none; None when the run never logged it."""
     import mlflow
 
+    from xlt.metrics import metric_name
+
     client = mlflow.MlflowClient(uri)
     run = client.get_run(run_id)
-    history = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
-    if run.info.status != "FINISHED" or not history:
+    if run.info.status != "FINISHED":
         return None
-    selected = run.data.metrics.get("test/selected_step")
+    history = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
+    if not history:
+        return None
+    selected = run.data.metrics.get(metric_name("test", "selected_step"))
     at_selected = [m.value for m in history if m.step == selected]
     return at_selected[-1] if at_selected else history[-1].value

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from omegaconf import OmegaConf, open_dict
 
 from xlt.errors import ConfigError, first_line
-from xlt.launcher import FAILED, FINISHED, SKIPPED, Outcome
+from xlt.launcher import FAILED, FINISHED, KILLED, NOT_STARTED, SKIPPED, Outcome
 from xlt.metrics import TARGET_MEAN, metric_name, parse_metric_name
 from xlt.sweeper import Sweeper
 
@@ -103,6 +103,11 @@ def corner_jobs(fixed: List[str], space: Dict[str, object]) -> List[List[str]]:
     return jobs
 
 
+def as_overrides(params: Dict[str, object]) -> List[str]:
+    """A trial's values as Hydra overrides, `key=value`."""
+    return [f"{key}={value}" for key, value in params.items()]
+
+
 class OptunaSweeper(Sweeper):
     def __init__(self, n_trials: int = 20, n_jobs: int = 2, metric: str = OptunaSweeperConf.metric,
                  direction: str = "maximize", sampler: str = "tpe", seed: int = 0,
@@ -120,7 +125,6 @@ class OptunaSweeper(Sweeper):
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> List[Outcome]:
-        import optuna
         from optuna.trial import TrialState
 
         fixed, space = search_space(self._parse(arguments))
@@ -137,14 +141,14 @@ class OptunaSweeper(Sweeper):
         outcomes, configs = [], {}
         while todo > 0:
             trials = [study.ask(space) for _ in range(min(self.n_jobs, todo))]
-            jobs = [(t.number, fixed + [f"{k}={v}" for k, v in t.params.items()]) for t in trials]
+            jobs = [(t.number, fixed + as_overrides(t.params)) for t in trials]
             configs.update({num: self._config(job) for num, job in jobs})
             batch = self._run(jobs, configs)
             for trial, o in zip(trials, batch):
                 self._tell(study, trial, o, configs[o.num])
             outcomes += batch
             todo -= len(trials)
-            if any(o.status not in (FINISHED, SKIPPED, FAILED) for o in batch):  # stopped
+            if any(o.status in (KILLED, NOT_STARTED) for o in batch):  # the sweep was stopped
                 break
         self._best(study, sweep_dir)
         return self._finish(outcomes, configs, sweep_dir)
@@ -205,7 +209,7 @@ class OptunaSweeper(Sweeper):
         else:
             study.tell(trial, value)
             log.info("trial %d: %s %.4f (%s)", trial.number, self.metric, value,
-                     " ".join(f"{k}={v}" for k, v in trial.params.items()))
+                     " ".join(as_overrides(trial.params)))
 
     def _best(self, study, sweep_dir: Path) -> None:
         """Print the best trial and write it to `<sweep dir>/best_trial.yaml`."""
@@ -217,7 +221,7 @@ class OptunaSweeper(Sweeper):
             log.error("Optuna study %r: no trial has finished yet", study.study_name)
             return
         best = study.best_trial
-        overrides = " ".join(f"{k}={v}" for k, v in best.params.items())
+        overrides = " ".join(as_overrides(best.params))
         result = {"study": study.study_name, "storage": self.storage, "metric": self.metric,
                   "direction": self.direction, "finished_trials": len(finished), "failed_trials": len(failed),
                   "best": {"trial": best.number, "value": best.value, "params": best.params,

@@ -148,7 +148,7 @@ class Sweeper(HydraSweeper):
                     elif isinstance(ret.return_value, dict):
                         o.run_id, o.target_accuracy = ret.return_value.get("run_id"), ret.return_value.get("target_accuracy")
                 outcomes.append(o)
-        self._settle(outcomes, {o.num: configs[o.num] for o in outcomes})
+        self._settle(outcomes, configs)
         return outcomes
 
     def _settle(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:

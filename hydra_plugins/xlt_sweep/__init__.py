@@ -1,6 +1,7 @@
 """Hydra finds plugins only under `hydra_plugins`: xlt's sweeper and launcher, named here.
 
-Their code lives in `xlt.sweeper`, `xlt.search` and `xlt.launcher`; `conf/config.yaml` selects both.
+Their code lives in `xlt.sweeper`, `xlt.search` and `xlt.launcher`. `conf/config.yaml` selects the
+launcher and, through `conf/sweeper.yaml`, the grid sweeper; `hparams_search=optuna` the Optuna one.
 """
 from xlt.launcher import Launcher
 from xlt.search import OptunaSweeper
