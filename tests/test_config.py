@@ -1,4 +1,6 @@
 """Every job of a command line is composed and validated before anything runs."""
+import importlib.util
+
 import pytest
 
 from conftest import run_xlt
@@ -49,8 +51,7 @@ BAD_INPUT = [
     (["tracking.aim.repo=/etc/hostname"], "tracking.aim.repo: '/etc/hostname' is a file; give a directory"),
     (["hparams_search=optuan"], "hparams_search: unknown option 'optuan'; choose one of: optuna"),
     # Launchers: xlt's preset and those Hydra's plugins register; their fields keep their names.
-    (["hydra/launcher=slurmm"], "hydra/launcher: unknown option 'slurmm'; choose one of: basic, joblib, slurm, "
-                                "submitit_local, submitit_slurm, xlt"),
+    (["hydra/launcher=slurmm"], "hydra/launcher: unknown option 'slurmm'; choose one of: basic, joblib, "),
     (["hydra/launcher=slurm", "hydra.launcher.timeout_min=abc"],
      "hydra.launcher.timeout_min: Value 'abc' of type 'str' could not be converted to Integer"),
     (["hydra/launcher=slurm", "hydra.launcher.partiton=gpu"],
@@ -98,6 +99,54 @@ def test_a_server_that_never_answers_is_a_one_line_error_within_the_timeout():
         problem = check(["model=tiny", "data=sample", f"tracking.uri=http://127.0.0.1:{silent.getsockname()[1]}"])
     assert problem.startswith("tracking.uri: the MLflow server at http://127.0.0.1:") and "did not answer within 5 s" in problem
     assert time.monotonic() - start < 15
+
+
+def test_launcher_options_include_xlts_presets_and_the_plugins():
+    problem = check(["hydra/launcher=slurmm"], multirun=True)
+    options = set(problem.split("choose one of: ")[1].split(", "))
+    assert {"basic", "joblib", "xlt", "slurm", "ray_local", "submitit_local", "submitit_slurm"} <= options
+
+
+def test_a_launcher_needs_what_it_runs_on(tmp_path, monkeypatch):
+    assert check(["experiment=smoke", "hydra/sweeper=optuna"], multirun=True) == (
+        "hydra/sweeper=optuna: xlt drives Optuna itself: write hparams_search=optuna (README: Hyperparameter search)")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    assert check(["experiment=smoke", "hydra/launcher=slurm"], multirun=True) == (
+        "hydra/launcher: SLURM's sbatch is not on this machine's PATH: submit from a login node of the cluster, "
+        "or try the grid here with hydra/launcher=submitit_local")
+    (tmp_path / "sbatch").write_text("#!/bin/sh\n")
+    (tmp_path / "sbatch").chmod(0o755)
+    assert check(["experiment=smoke", "hydra/launcher=slurm"], multirun=True) is None
+
+
+RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
+
+
+@pytest.mark.skipif(RAY, reason="the ray extra is installed")
+def test_the_ray_launcher_without_its_extra_names_the_extra():
+    assert check(["experiment=smoke", "hydra/launcher=ray_local"], multirun=True) == (
+        "hydra/launcher=ray: Hydra's Ray launcher is not installed: pip install -e \".[ray]\" "
+        "(README: Beyond one machine)")
+
+
+@pytest.mark.skipif(not RAY, reason="pip install -e '.[ray]'")
+def test_a_ray_cluster_address_is_checked_before_any_job():
+    import socket
+
+    from standins import free_port
+
+    port = free_port()  # nothing listens there
+    assert check(["experiment=smoke", "hydra/launcher=ray", f"hydra.launcher.ray.init.address=127.0.0.1:{port}"],
+                 multirun=True) == (f"hydra.launcher.ray.init.address: cannot connect to 127.0.0.1:{port} "
+                                    "(Connection refused): start the cluster (ray start --head) or fix the address; "
+                                    "null starts a Ray of this machine")
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"ray://127.0.0.1:{listening.getsockname()[1]}"
+        assert check(["experiment=smoke", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"],
+                     multirun=True) is None
+    assert check(["experiment=smoke", "hydra/launcher=ray_local"], multirun=True) is None
 
 
 def test_every_job_of_a_sweep_is_checked_before_any_runs():

@@ -131,8 +131,10 @@ def test_aims_own_callback_logs_languages_as_context(tmp_path):
 def test_the_guarantees_hold_under_hydras_submitit_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
     sweep = [*FE_SWEEP, "hydra/launcher=submitit_local", f"output_dir={tmp_path}"]
-    result = run_xlt(*sweep, fault="raise:0,die:1")
+    # submitit gives up on job 1 about 30 s after its death; job 2 is still running then.
+    result = run_xlt(*sweep, fault="raise:0,die:1,sleep:2:50")
     assert result.returncode == 1, result.stderr[-3000:]
+    assert "waiting for jobs #1, #2" in result.stdout + result.stderr
     assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
     _, runs = mlflow_runs(tmp_path, "smoke")
     jobs = by_job(runs)
@@ -186,3 +188,46 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_its_run_exactly(tmp_pa
     assert straight.returncode == 0, straight.stderr[-3000:]
     _, (reference,) = mlflow_runs(tmp_path, "straight")
     assert metric_histories(client, run) == metric_histories(client, reference)
+
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[ray]'")
+    from mlflow.entities import ViewType
+
+    # A Ray of this machine on loopback, a slot per job. Job 0 dies each time Ray tries it, job 1
+    # raises, job 2 is still running when Ray gives up on job 0: the sweep must wait for it.
+    sweep = [*FE_SWEEP, "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=3", f"output_dir={tmp_path}"]
+    result = run_xlt(*sweep, fault="die:0,raise:1,sleep:2:40")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "waiting for jobs #0, #2" in result.stdout + result.stderr
+    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
+    client, runs = mlflow_runs(tmp_path, "smoke")
+    jobs = by_job(runs)
+    assert len(runs) == 3 and [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]
+    assert jobs[0].data.tags["xlt.error"].startswith("the job's process died")
+    assert jobs[1].data.tags["xlt.error"] == "RuntimeError: injected failure in job 1"
+    retried = client.search_runs([runs[0].info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [r.data.tags["xlt.job_num"] for r in retried] == ["0"] * 3  # Ray's 3 retries left no duplicate
+    from aim import Repo
+
+    assert sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs()) == [
+        "FAILED", "FAILED", "FINISHED"]
+
+    again = run_xlt(*sweep)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+
+    # Every metric has as many points as under xlt's own launcher.
+    reference = run_xlt(*FE_SWEEP, "tracking.experiment=reference", f"output_dir={tmp_path}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    def points(experiment):
+        _, runs = mlflow_runs(tmp_path, experiment)
+        return {r.data.params["train.seed"]: {name: len(history) for name, history in metric_histories(client, r).items()}
+                for r in runs if r.info.status == "FINISHED"}
+
+    assert points("smoke") == points("reference") and len(points("reference")) == 3

@@ -60,7 +60,7 @@ def test_a_bad_search_is_one_line_before_any_job(override, expected):
 @pytest.mark.slow
 def test_a_study_records_a_failed_trial_and_the_same_command_resumes_it(tmp_path):
     search = [*SEARCH, f"output_dir={tmp_path}"]
-    first = run_xlt(*search, fault="raise:1")
+    first = run_xlt(*search, fault="die:1")  # the trial's process is killed, as out of memory
     assert first.returncode == 1, first.stderr[-3000:]
     study = load_study(tmp_path)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]  # the failure did not end the study

@@ -71,6 +71,8 @@ def verbose() -> bool:
 def quiet_third_party() -> None:
     """Silence the libraries' INFO chatter, progress bars and deprecation notices; keep their
     warnings that matter (anything at WARNING from xlt, torch or Python itself)."""
+    if not on_terminal():  # Ray colours its job lines' prefixes even in a log file
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if verbose():
         return
     # The libraries read these when imported; those already imported are told directly below.

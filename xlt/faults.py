@@ -1,8 +1,9 @@
 """Test-only fault injection, driven by the XLT_FAULT environment variable.
 
-`XLT_FAULT=KIND:JOB[:STEP][,...]` makes job number JOB (`*` for any, e.g. a single run) fail:
+`XLT_FAULT=KIND:JOB[:STEP][,...]` makes job number JOB (`*` for any, e.g. a single run) misbehave:
 - `raise`: raise an error as the job starts;
 - `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
+- `sleep`: the job waits STEP seconds as it starts, to outlast the others (a slow job);
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
 - `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Optional
-
 
 
 def _fault(job_num: Optional[int]):
@@ -31,6 +32,8 @@ def at_job_start(job_num: Optional[int]) -> None:
         raise RuntimeError(f"injected failure in job {job_num}")
     if fault and fault[0] == "die":
         os.kill(os.getpid(), signal.SIGKILL)
+    if fault and fault[0] == "sleep":
+        time.sleep(fault[1])
 
 
 def at_step(job_num: Optional[int]):

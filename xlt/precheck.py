@@ -84,6 +84,17 @@ def _options(group: str) -> List[str]:
     return sorted(stored | {p.stem for p in (CONF_DIR / group).glob("*.yaml")})
 
 
+_EXTRA = 'is not installed: pip install -e ".[{}]" (README: Beyond one machine)'
+# Options that Hydra's plugins register, and where they come from.
+_PLUGIN_OPTIONS = {
+    "hydra/launcher/ray": "Hydra's Ray launcher " + _EXTRA.format("ray"),
+    "hydra/launcher/ray_aws": "Hydra's Ray launcher " + _EXTRA.format("ray"),
+    "hydra/launcher/submitit_slurm": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
+    "hydra/launcher/submitit_local": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
+    "hydra/sweeper/optuna": "xlt drives Optuna itself: write hparams_search=optuna (README: Hyperparameter search)",
+}
+
+
 def _one_line(e: BaseException) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
@@ -95,6 +106,8 @@ def _one_line(e: BaseException) -> str:
         return str(e)
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
         group, _, option = e.missing_cfg_file.rpartition("/")
+        if e.missing_cfg_file in _PLUGIN_OPTIONS:
+            return f"{group}={option}: {_PLUGIN_OPTIONS[e.missing_cfg_file]}"
         options = _options(group) if group else []
         hint = f"; choose one of: {', '.join(options)}" if options else ""
         return f"{group or 'config'}: unknown option {option!r}{hint}"
@@ -142,6 +155,40 @@ def _check_data(jobs) -> None:
         read_jsonl(path)
 
 
+def _unreachable(address: str, timeout: float = 5.0) -> Optional[str]:
+    """Why nothing listens at `host:port`, or None if something does (Ray's own calls wait for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return f"{address!r} is not host:port"
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except socket.timeout:
+        return f"nothing answers at {address} within {timeout:.0f} s"
+    except OSError as e:
+        return f"cannot connect to {address} ({e.strerror or type(e).__name__})"
+    return None
+
+
+def _check_launcher(launcher) -> None:
+    """What a plugin launcher needs from this machine, checked before any job is composed."""
+    import shutil
+
+    from xlt.errors import ConfigError
+
+    target = str(launcher.get("_target_", ""))
+    if target.endswith("submitit_launcher.SlurmLauncher") and not shutil.which("sbatch"):
+        raise ConfigError("hydra/launcher", "SLURM's sbatch is not on this machine's PATH: submit from a login "
+                          "node of the cluster, or try the grid here with hydra/launcher=submitit_local")
+    if target.endswith("ray_launcher.RayLauncher"):
+        address = str(launcher.ray.init.get("address") or "")
+        problem = address not in ("", "auto", "local") and _unreachable(address.removeprefix("ray://"))
+        if problem:
+            raise ConfigError("hydra.launcher.ray.init.address", f"{problem}: start the cluster "
+                              "(ray start --head) or fix the address; null starts a Ray of this machine")
+
+
 def _check_tracking(jobs) -> None:
     from xlt.errors import ConfigError
     from xlt.tracking_server import server_problem
@@ -178,6 +225,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
                 n_jobs = hydra_cfg.launcher.get("n_jobs")
                 if isinstance(n_jobs, int) and n_jobs < 1:
                     raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
+                _check_launcher(hydra_cfg.launcher)
             if multirun and str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
                 commands = _search_corners(hydra_cfg.sweeper, params, overrides)
             else:

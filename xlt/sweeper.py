@@ -124,7 +124,7 @@ class Sweeper(HydraSweeper):
             return self.launcher.run_jobs(jobs)
         # Another launcher (submitit, Ray, joblib): one call per run of consecutive job numbers
         # keeps each job's number (and directory) across reruns.
-        outcomes, groups = [], []
+        outcomes, groups, lost = [], [], {}  # lost: job number -> what the launcher said
         for num, overrides in jobs:
             if groups and groups[-1][0] + len(groups[-1][1]) == num:
                 groups[-1][1].append(overrides)
@@ -136,9 +136,11 @@ class Sweeper(HydraSweeper):
             except KeyboardInterrupt:
                 raise
             except Exception as e:  # a job process died (submitit, Ray): the launcher drops every result
-                log.error("the launcher lost jobs #%d-#%d (%s: %s); their runs tell what became of them",
-                          first, first + len(batch) - 1, type(e).__name__, first_line(e)[:300])
+                said = f"{type(e).__name__}: {first_line(e)[:300]}"
+                log.error("the launcher lost jobs #%d-#%d (%s); their runs tell what became of them",
+                          first, first + len(batch) - 1, said)
                 returns = [None] * len(batch)
+                lost.update(dict.fromkeys(range(first, first + len(batch)), said))
             for i, ret in enumerate(returns):
                 o = Outcome(first + i, list(batch[i]))
                 if ret is not None:
@@ -148,21 +150,31 @@ class Sweeper(HydraSweeper):
                     elif isinstance(ret.return_value, dict):
                         o.run_id, o.target_accuracy = ret.return_value.get("run_id"), ret.return_value.get("target_accuracy")
                 outcomes.append(o)
-        self._settle(outcomes, configs)
+        if lost:  # the batch's other jobs may still be running, or queued behind those that are
+            from xlt.heartbeat import wait_for_live_jobs
+
+            wait_for_live_jobs(lost, lambda: self._job_runs(configs))
+        self._settle(outcomes, configs, lost)
         return outcomes
 
-    def _settle(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:
-        """Whatever the launcher reported, the MLflow store has the last word: a job whose process
-        died has left its run RUNNING, which is ended FAILED here, and a job whose result the
-        launcher dropped is known by its run."""
-        from xlt.runs import end_runs, sweep_job_runs
+    def _job_runs(self, configs: Dict[int, XltConfig]) -> Dict[int, list]:
+        """job number -> the MLflow runs of that job of this sweep, newest first."""
+        from xlt.runs import sweep_job_runs
 
         sweep_id = Path(str(self.config.hydra.sweep.dir)).name
-        stores = {(c.tracking_uri, c.tracking.experiment) for c in configs.values()}
         runs: Dict[int, list] = {}
-        for uri, experiment in stores:
+        for uri, experiment in {(c.tracking_uri, c.tracking.experiment) for c in configs.values()}:
             for num, found in sweep_job_runs(uri, experiment, sweep_id).items():
                 runs.setdefault(num, []).extend(found)
+        return runs
+
+    def _settle(self, outcomes: List[Outcome], configs: Dict[int, XltConfig], lost: Dict[int, str]) -> None:
+        """Whatever the launcher reported, the MLflow store has the last word: a job whose process
+        died has left its run RUNNING, which is ended FAILED here, and a job whose result the
+        launcher dropped (`lost`: what the launcher said) is known by its run."""
+        from xlt.runs import ERROR_TAG, end_runs
+
+        runs = self._job_runs(configs)
         for o in outcomes:
             found = runs.get(o.num, [])
             if found and found[0].info.end_time:
@@ -172,12 +184,18 @@ class Sweeper(HydraSweeper):
                 o.error = o.error or "the job's process died (killed, out of memory or past its time limit)"
                 end_runs(configs[o.num].tracking_uri, dead, o.error)
                 o.status, o.run_id = FAILED, dead[0].info.run_id
-            elif o.status == NOT_STARTED:  # the launcher dropped its result
+            elif o.status == NOT_STARTED:  # the launcher dropped its result: the run tells it
                 finished = [r for r in found if r.info.status == "FINISHED"]
                 run = (finished or found or [None])[0]
-                o.status = FINISHED if finished else FAILED
                 o.run_id = run and run.info.run_id
-                o.target_accuracy = finished[0].data.metrics.get(TARGET_ACCURACY) if finished else None
-                o.error = "" if finished else "the job's process died before its run started"
+                if finished:
+                    o.status, o.error = FINISHED, ""
+                    o.target_accuracy = run.data.metrics.get(TARGET_ACCURACY)
+                elif run:
+                    o.status, o.error = FAILED, run.data.tags.get(ERROR_TAG, f"its run ended {run.info.status}")
+                else:
+                    o.status = FAILED
+                    o.error = "no run: the job died before its run started, or never started"
+                    o.error += f" (the launcher: {lost[o.num]})" if o.num in lost else ""
             if o.status != FINISHED:
                 log.error("#%d %s: %s", o.num, o.status, o.error)

@@ -5,7 +5,7 @@ import dataclasses
 import os
 import traceback
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 
 from xlt.config import XltConfig, config_hash
+from xlt.heartbeat import beating
 from xlt.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name, parse_metric_name, target_mean
 from xlt.runs import CHECKPOINT_TAG, ERROR_TAG, HASH_TAG, JOB_DIR_TAG, SWEEP_TAG
 from xlt.secrets import scrub
@@ -140,7 +141,9 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo, loaded: Dict[str, 
         mlflow.log_text(env_yaml, "config/environment.yaml")
         for path in sorted((job.dir / ".hydra").glob("*.yaml")):
             mlflow.log_text(scrub(path.read_text()), f"hydra/{path.name}")
-        yield run
+        # A sweep's job tells the sweep that it is alive (xlt/heartbeat.py): launchers can lose track of it.
+        with beating(cfg.tracking_uri, run.info.run_id) if job.sweep_id is not None else nullcontext():
+            yield run
     except KeyboardInterrupt as e:
         checkpoint = getattr(e, "checkpoint", None)
         if checkpoint:
