@@ -129,6 +129,7 @@ def test_the_ray_launcher_without_its_extra_names_the_extra():
         "(README: Beyond one machine)")
 
 
+@pytest.mark.ray
 @pytest.mark.skipif(not RAY, reason="pip install -e '.[ray]'")
 def test_a_ray_cluster_address_is_checked_before_any_job():
     import socket
@@ -147,6 +148,22 @@ def test_a_ray_cluster_address_is_checked_before_any_job():
         assert check(["experiment=smoke", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={address}"],
                      multirun=True) is None
     assert check(["experiment=smoke", "hydra/launcher=ray_local"], multirun=True) is None
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not RAY, reason="pip install -e '.[ray]'")
+@pytest.mark.parametrize("visible, per_job", [("0,1", 1), ("", 0)])
+def test_ray_local_gives_each_job_a_gpu_where_there_are_gpus(monkeypatch, visible, per_job):
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import register_schema
+    from xlt.precheck import CONF_DIR
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        raw = compose("config", overrides=["hydra/launcher=ray_local"], return_hydra_config=True)
+    assert raw.hydra.launcher.ray.remote.num_gpus == per_job
 
 
 def test_every_job_of_a_sweep_is_checked_before_any_runs():

@@ -191,6 +191,7 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_its_run_exactly(tmp_pa
 
 
 @pytest.mark.heavy
+@pytest.mark.ray
 @pytest.mark.slow
 def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[ray]'")

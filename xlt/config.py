@@ -183,6 +183,14 @@ def register_schema() -> None:
     from xlt.search import OptunaSweeperConf
 
     ConfigStore.instance().store(group="hydra/sweeper", name="xlt_optuna", node=OptunaSweeperConf, provider="xlt")
+    # conf/hydra/launcher/ray_local.yaml: a GPU per job where this machine has any, as xlt's launcher gives.
+    OmegaConf.register_new_resolver("xlt_gpus_per_job", _gpus_per_job, replace=True)
+
+
+def _gpus_per_job() -> int:
+    from xlt.launcher import visible_gpus
+
+    return 1 if visible_gpus() else 0
 
 
 def _one_of(field_name: str, value: str, allowed) -> None:

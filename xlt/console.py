@@ -71,7 +71,11 @@ def verbose() -> bool:
 def quiet_third_party() -> None:
     """Silence the libraries' INFO chatter, progress bars and deprecation notices; keep their
     warnings that matter (anything at WARNING from xlt, torch or Python itself)."""
-    if not on_terminal():  # Ray colours its job lines' prefixes even in a log file
+    # Where Ray runs the jobs, every line of theirs, flushed as it comes (Ray would merge
+    # lines that look alike across jobs), and no colour codes in a log file.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_FLUSH_DRIVER_LOGS", "1")
+    if not on_terminal():
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     if verbose():
         return
