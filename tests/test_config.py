@@ -173,6 +173,7 @@ def test_every_job_of_a_sweep_is_checked_before_any_runs():
     assert check(["model=tiny", "data=sample", "languages.eval=[de,xx]"]).startswith("languages.eval")
     assert check(["experiment=smoke", "hydra.launcher.n_jobs=0"], multirun=True) \
         == "hydra.launcher.n_jobs: must be at least 1, got 0"
+    assert check(["experiment=smoke", "hydra/launcher=joblib"], multirun=True) is None  # n_jobs=-1: every core
 
 
 def test_valid_configs_pass(tmp_path):

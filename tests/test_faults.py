@@ -126,30 +126,57 @@ def test_aims_own_callback_logs_languages_as_context(tmp_path):
     assert {("accuracy", "validation", "zh"), ("accuracy", "test", "de"), ("runtime", "train", None)} <= contexts
 
 
+def sweep_with_failures(tmp_path, sweep, fault, waited_for):
+    """Run a sweep of three jobs where jobs 0 and 1 fail and job 2 outlasts the launcher's
+    giving up: the sweep waits for it, leaves nothing RUNNING and syncs all three to Aim."""
+    result = run_xlt(*sweep, fault=fault)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"waiting for jobs {waited_for}" in result.stdout + result.stderr
+    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
+    client, runs = mlflow_runs(tmp_path, "smoke")
+    jobs = by_job(runs)
+    assert len(runs) == 3 and [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]
+    from aim import Repo
+
+    assert sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs()) == [
+        "FAILED", "FAILED", "FINISHED"]
+    return client, jobs
+
+
+def rerun_finishes_the_failed(tmp_path, sweep):
+    again = run_xlt(*sweep)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+
+
 @pytest.mark.heavy
 @pytest.mark.slow
 def test_the_guarantees_hold_under_hydras_submitit_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
     sweep = [*FE_SWEEP, "hydra/launcher=submitit_local", f"output_dir={tmp_path}"]
     # submitit gives up on job 1 about 30 s after its death; job 2 is still running then.
-    result = run_xlt(*sweep, fault="raise:0,die:1,sleep:2:50")
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "waiting for jobs #1, #2" in result.stdout + result.stderr
-    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
-    _, runs = mlflow_runs(tmp_path, "smoke")
-    jobs = by_job(runs)
-    assert [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]  # none left RUNNING
+    _, jobs = sweep_with_failures(tmp_path, sweep, "raise:0,die:1,sleep:2:50", waited_for="#1, #2")
     assert jobs[1].data.tags["xlt.error"].startswith("the job's process died")
-    from aim import Repo
+    rerun_finishes_the_failed(tmp_path, sweep)
 
-    assert sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs()) == [
-        "FAILED", "FAILED", "FINISHED"]
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_the_guarantees_hold_under_hydras_joblib_launcher(tmp_path):
+    # When a worker dies, joblib ends the others too: each is reported, none is left RUNNING.
+    sweep = [*FE_SWEEP, "hydra/launcher=joblib", f"output_dir={tmp_path}"]
+    result = run_xlt(*sweep, fault="raise:0,die:1")
+    assert result.returncode == 1, result.stderr[-3000:]
+    rows = summary_rows(tmp_path)
+    assert rows[0] == rows[1] == "FAILED" and rows[2] in ("FAILED", "FINISHED")
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    assert len(runs) == 3 and "RUNNING" not in {r.info.status for r in runs}
 
     again = run_xlt(*sweep)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
-    _, runs = mlflow_runs(tmp_path, "smoke")
-    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+    assert set(summary_rows(tmp_path).values()) <= {"FINISHED", "SKIPPED"}
 
 
 def test_a_retried_job_replaces_the_run_its_dead_attempt_left(tmp_path):
@@ -200,27 +227,12 @@ def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
     # A Ray of this machine on loopback, a slot per job. Job 0 dies each time Ray tries it, job 1
     # raises, job 2 is still running when Ray gives up on job 0: the sweep must wait for it.
     sweep = [*FE_SWEEP, "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=3", f"output_dir={tmp_path}"]
-    result = run_xlt(*sweep, fault="die:0,raise:1,sleep:2:40")
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "waiting for jobs #0, #2" in result.stdout + result.stderr
-    assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
-    client, runs = mlflow_runs(tmp_path, "smoke")
-    jobs = by_job(runs)
-    assert len(runs) == 3 and [jobs[n].info.status for n in (0, 1, 2)] == ["FAILED", "FAILED", "FINISHED"]
+    client, jobs = sweep_with_failures(tmp_path, sweep, "die:0,raise:1,sleep:2:40", waited_for="#0, #2")
     assert jobs[0].data.tags["xlt.error"].startswith("the job's process died")
     assert jobs[1].data.tags["xlt.error"] == "RuntimeError: injected failure in job 1"
-    retried = client.search_runs([runs[0].info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    retried = client.search_runs([jobs[0].info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
     assert [r.data.tags["xlt.job_num"] for r in retried] == ["0"] * 3  # Ray's 3 retries left no duplicate
-    from aim import Repo
-
-    assert sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs()) == [
-        "FAILED", "FAILED", "FINISHED"]
-
-    again = run_xlt(*sweep)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
-    _, runs = mlflow_runs(tmp_path, "smoke")
-    assert sorted(r.info.status for r in runs) == ["FAILED", "FAILED"] + ["FINISHED"] * 3
+    rerun_finishes_the_failed(tmp_path, sweep)
 
     # Every metric has as many points as under xlt's own launcher.
     reference = run_xlt(*FE_SWEEP, "tracking.experiment=reference", f"output_dir={tmp_path}")

@@ -178,6 +178,9 @@ def _check_launcher(launcher) -> None:
     from xlt.errors import ConfigError
 
     target = str(launcher.get("_target_", ""))
+    n_jobs = launcher.get("n_jobs")  # joblib's -1 (every core) is joblib's own
+    if target == "hydra_plugins.xlt_sweep.XltLauncher" and isinstance(n_jobs, int) and n_jobs < 1:
+        raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
     if target.endswith("submitit_launcher.SlurmLauncher") and not shutil.which("sbatch"):
         raise ConfigError("hydra/launcher", "SLURM's sbatch is not on this machine's PATH: submit from a login "
                           "node of the cluster, or try the grid here with hydra/launcher=submitit_local")
@@ -222,9 +225,6 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
                 base = [o.input_line for o in parsed if not o.is_sweep_override()]
                 hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
                 params = dict(hydra_cfg.sweeper.get("params") or {})
-                n_jobs = hydra_cfg.launcher.get("n_jobs")
-                if isinstance(n_jobs, int) and n_jobs < 1:
-                    raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
                 _check_launcher(hydra_cfg.launcher)
             if multirun and str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
                 commands = _search_corners(hydra_cfg.sweeper, params, overrides)
