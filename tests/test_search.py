@@ -3,6 +3,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import mlflow_runs, run_xlt
+from xlt.search import as_overrides
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[optuna]'")
 
@@ -40,6 +41,10 @@ def test_the_override_syntax_becomes_optunas_distributions():
     # one job with every value at its first end, then each of the five other ends on its own
     assert len(jobs) == 6 and all(job[0] == "model=tiny" for job in jobs)
     assert "train.learning_rate=0.001" in jobs[1] and "train.weight_decay=0.0" in jobs[1]
+    # A trial's draw runs, and reads, at 4 significant digits.
+    assert as_overrides({"train.learning_rate": 0.00016051911333587616, "train.weight_decay": 5.8463261216434157e-05,
+                         "train.batch_size": 16, "technique": "fine_tune"}) == [
+        "train.learning_rate=0.0001605", "train.weight_decay=5.846e-05", "train.batch_size=16", "technique=fine_tune"]
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -77,7 +82,7 @@ def test_a_study_records_a_failed_trial_and_the_same_command_resumes_it(tmp_path
     selected = finished.data.metrics["test/selected_step"]
     assert study.trials[0].value == next(m.value for m in history if m.step == selected)
     assert study.trials[0].user_attrs["run_id"] == finished.info.run_id
-    assert finished.data.params["train.learning_rate"] == str(study.trials[0].params["train.learning_rate"])
+    assert f"train.learning_rate={finished.data.params['train.learning_rate']}" in as_overrides(study.trials[0].params)
 
     (best_file,) = tmp_path.glob("multirun/*/best_trial.yaml")
     best = OmegaConf.load(best_file).best

@@ -104,8 +104,9 @@ def corner_jobs(fixed: List[str], space: Dict[str, object]) -> List[List[str]]:
 
 
 def as_overrides(params: Dict[str, object]) -> List[str]:
-    """A trial's values as Hydra overrides, `key=value`."""
-    return [f"{key}={value}" for key, value in params.items()]
+    """A trial's values as Hydra overrides, `key=value`; floats to 4 significant digits, which
+    is what the job runs with (learning_rate=0.0001605, not 0.00016051911333587616)."""
+    return [f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}" for key, value in params.items()]
 
 
 class OptunaSweeper(Sweeper):
