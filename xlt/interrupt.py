@@ -65,6 +65,9 @@ class GracefulStop(TrainerCallback):
     def requeue(self) -> None:
         """Under submitit, after a preemption stop: hand the signal on (requeues; does not return)."""
         if self._preempted_by is not None:
+            # SLURM ends the requeued job's old instance with SIGTERM: the run is saved already.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
             self._requeue(self._preempted_by, None)
 
     def _on_signal(self, signum, frame):

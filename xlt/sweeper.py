@@ -177,6 +177,8 @@ class Sweeper(HydraSweeper):
         runs = self._job_runs(configs)
         for o in outcomes:
             found = runs.get(o.num, [])
+            if found:  # a launcher's result holds no run id
+                o.run_id = o.run_id or found[0].info.run_id
             if found and found[0].info.end_time:
                 o.seconds = (found[0].info.end_time - found[0].info.start_time) / 1000
             dead = [r for r in found if r.info.status == "RUNNING"]
