@@ -1,10 +1,10 @@
 """Which jobs of a sweep are still alive, told from the MLflow store alone.
 
 A launcher that loses a job (submitit's UncompletedJobError, Ray's WorkerCrashedError,
-joblib's TerminatedWorkerError) raises at once and drops every result of its batch, while the batch's other jobs may still be
-training or queued behind them. Each job's run therefore carries a heartbeat, the tag
-`xlt.heartbeat`, rewritten every `INTERVAL_S` seconds; the sweep waits while some run's tag
-still changes and only then settles the batch. The tag is compared with what the sweep saw
+joblib's TerminatedWorkerError) raises at once and drops every result of its batch, while the
+batch's other jobs may still be training or queued behind them. Each job's run therefore
+carries a heartbeat, the tag `xlt.heartbeat`, rewritten every `INTERVAL_S` seconds; the sweep
+waits while some run's tag still changes and only then settles the batch. The tag is compared with what the sweep saw
 before, never with its own clock, so the jobs' machines need no common time.
 """
 from __future__ import annotations

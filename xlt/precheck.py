@@ -176,10 +176,11 @@ def _check_launcher(launcher) -> None:
     import shutil
 
     from xlt.errors import ConfigError
+    from xlt.launcher import LauncherConf
 
     target = str(launcher.get("_target_", ""))
     n_jobs = launcher.get("n_jobs")  # joblib's -1 (every core) is joblib's own
-    if target == "hydra_plugins.xlt_sweep.XltLauncher" and isinstance(n_jobs, int) and n_jobs < 1:
+    if target == LauncherConf._target_ and isinstance(n_jobs, int) and n_jobs < 1:
         raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
     if target.endswith("submitit_launcher.SlurmLauncher") and not shutil.which("sbatch"):
         raise ConfigError("hydra/launcher", "SLURM's sbatch is not on this machine's PATH: submit from a login "
