@@ -135,7 +135,7 @@ class Sweeper(HydraSweeper):
                 returns = self.launcher.launch(batch, initial_job_idx=first)
             except KeyboardInterrupt:
                 raise
-            except Exception as e:  # a job process died (submitit, Ray): the launcher drops every result
+            except Exception as e:  # a job process died (submitit, Ray, joblib): the launcher drops every result
                 said = f"{type(e).__name__}: {first_line(e)[:300]}"
                 log.error("the launcher lost jobs #%d-#%d (%s); their runs tell what became of them",
                           first, first + len(batch) - 1, said)
