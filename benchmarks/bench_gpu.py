@@ -80,9 +80,10 @@ def train_lengths(model_dir: Path, data_dir: Path, max_length: int, strip: bool)
     """Token counts of the training pairs as a side tokenizes them (xlt strips, the seed does not)."""
     from transformers import AutoTokenizer
 
-    from xlt.jsonl import read_jsonl
+    from xlt.config import task_preset
+    from xlt.data.jsonl import read_jsonl
 
-    rows = read_jsonl(data_dir / "train.en.jsonl")
+    rows = read_jsonl(data_dir / "train.en.jsonl", task_preset("xnli"))
     clean = (lambda texts: [t.strip() for t in texts]) if strip else list
     enc = AutoTokenizer.from_pretrained(model_dir)(clean(rows["premise"]), clean(rows["hypothesis"]),
                                                    truncation=True, max_length=max_length)
@@ -134,7 +135,8 @@ def main():
 
     for name in a.case or list(CASES):
         case = {**CASES[name], **(SMOKE if a.smoke else {})}
-        technique, data = TECHNIQUE[name], trimmed_data(shared / "data/xnli", case["train"], work / f"data{case['train']}")
+        technique = TECHNIQUE[name]
+        data = trimmed_data(shared / "data/xnli", case["train"], work / f"data{case['train']}")
         sides = {"xlt": xlt_way(model, data, technique, case)}
         if technique == "fine_tune":
             add_rates(sides["xlt"], config, train_lengths(model, data, XLT_MAX_LENGTH, strip=True), case, peak)

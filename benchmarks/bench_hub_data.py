@@ -31,7 +31,7 @@ def main() -> None:
     import datasets
     import pyarrow.parquet as pq
 
-    from xlt.hub import dataset_paths, pin_dataset
+    from xlt.data.hub import dataset_paths, pin_dataset
 
     datasets.disable_progress_bars()
     needs = [("en", "train")] + [(lang, split) for lang in LANGS for split in ("validation", "test")]
@@ -50,7 +50,7 @@ def main() -> None:
                   "files": len(fetched), "seconds": time.perf_counter() - start}
 
         start = time.perf_counter()  # after: the pinned files of the splits read, read in place
-        pin = pin_dataset(str(mirror), "main", needs)
+        pin = pin_dataset(str(mirror), "main", needs, "{lang}/{split}-*")
         files = {p for lang, split in needs for p in dataset_paths(pin, lang, split)}
         rows = sum(pq.read_table(p).num_rows for p in files)  # as a job reads them (xlt/data.py)
         after = {"fetched_mb": size(files) / 1e6, "prepared_mb": 0.0, "files": len(files),

@@ -11,8 +11,8 @@ xlt's default; it re-runs the encoder at every step, so that comparison uses few
 """
 import argparse
 import json
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 from sides import REPO, seed_way, timed

@@ -37,7 +37,7 @@ def one_at_a_time(self, wanted):
 def first_sync(uri, repo_dir):
     from aim import Repo
 
-    from xlt.sync import sync
+    from xlt.tracking.sync import sync
 
     Repo.from_path(str(repo_dir), init=True)  # created outside the timing
     start = time.perf_counter()
@@ -52,7 +52,7 @@ def main():
     args = parser.parse_args()
 
     from xlt.console import quiet_third_party
-    from xlt.sync import Syncer
+    from xlt.tracking.mlflow_reader import MlflowReader
 
     quiet_third_party()  # MLflow's run links, printed as build_store ends each run
     # Removed at exit, after Aim's own clean-up threads have closed its repos.
@@ -71,12 +71,12 @@ def main():
         results = {"runs": args.runs, "points": total, "machine": f"{platform.machine()}, {platform.processor()}",
                    "server": "mlflow server --workers 2 on PostgreSQL, 127.0.0.1"}
         results["sqlite_s"], points_sqlite = first_sync(sqlite_uri, tmp / "aim-sqlite")
-        current = Syncer._read_ahead
-        Syncer._read_ahead = one_at_a_time
+        current = MlflowReader.read_ahead
+        MlflowReader.read_ahead = one_at_a_time
         try:
             results["server_one_at_a_time_s"], points_baseline = first_sync(server.uri, tmp / "aim-baseline")
         finally:
-            Syncer._read_ahead = current
+            MlflowReader.read_ahead = current
         results["server_s"], points_server = first_sync(server.uri, tmp / "aim-server")
         assert points_sqlite == points_baseline == points_server == total, (points_sqlite, points_server, total)
     finally:

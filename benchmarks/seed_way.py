@@ -12,7 +12,8 @@ import numpy as np
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-from xlt.jsonl import read_jsonl
+from xlt.config import task_preset
+from xlt.data.jsonl import read_jsonl
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(a.model)
 
     def load(split, lang, n):
-        rows = read_jsonl(f"{a.data}/{split}.{lang}.jsonl")
+        rows = read_jsonl(f"{a.data}/{split}.{lang}.jsonl", task_preset("xnli"))
         ds = Dataset.from_dict(rows).select(range(n))
         return ds.map(lambda b: tok(b["premise"], b["hypothesis"], padding="max_length", truncation=True,
                                     max_length=512), batched=True, remove_columns=["premise", "hypothesis"])

@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLT_SHARED", REPO.parent / "shared"))
 E5 = SHARED / "models" / "multilingual-e5-small-xnli"
 XNLI = SHARED / "data" / "xnli"
+HOOKS = REPO / "tests" / "hooks"  # fault injection, loaded only by the commands of tests that ask
 
 needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI.is_dir(),
                                   reason=f"real encoder and XNLI data not found under {SHARED}")
@@ -21,12 +22,15 @@ needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI
 def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", command=None, env=None):
     """`python run.py ARGS` in a subprocess, as a user would run it.
 
-    `fault` sets XLT_FAULT (see xlt/faults.py); `command` replaces `python run.py`.
+    `fault` sets XLT_FAULT (tests/hooks/xlt_faults.py), and puts tests/hooks on PYTHONPATH so that
+    every process of the command loads the fault hooks; `command` replaces `python run.py`.
     """
     import subprocess
 
     command = command or [sys.executable, str(REPO / "run.py")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "XLT_FAULT": fault, **(env or {})}
+    if fault:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOKS), env.get("PYTHONPATH")]))
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -42,10 +42,16 @@ def cache_repo(cache: Path, repo_id: str, files: Path, commit: str, repo_type: s
 def tiny_checkpoint(into: Path, kind: str = "bert", seed: int = 0) -> Path:
     """A tiny random checkpoint saved from the class its hub repo uses, with a tokenizer."""
     import torch
-    from transformers import (BertConfig, BertForPreTraining, DistilBertConfig, DistilBertForMaskedLM,
-                              XLMRobertaConfig, XLMRobertaForMaskedLM)
+    from transformers import (
+        BertConfig,
+        BertForPreTraining,
+        DistilBertConfig,
+        DistilBertForMaskedLM,
+        XLMRobertaConfig,
+        XLMRobertaForMaskedLM,
+    )
 
-    from xlt.modeling import build_tiny_tokenizer
+    from xlt.model.loading import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer(300)
     shape = dict(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -84,11 +90,14 @@ def xnli_mirror(into: Path, xnli: Path, langs=LANGS, train_rows: Optional[int] =
     import datasets
     import pyarrow.parquet as pq
 
-    from xlt.jsonl import LABELS, read_jsonl
+    from xlt.config import task_preset
+    from xlt.data.jsonl import read_jsonl
+
+    xnli_task = task_preset("xnli")
 
     features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=list(LABELS))})
-    train = read_jsonl(xnli / "train.en.jsonl")
+                                  "label": datasets.ClassLabel(names=list(xnli_task.labels))})
+    train = read_jsonl(xnli / "train.en.jsonl", xnli_task)
     if train_rows:  # the real train split's size (392,702 rows), from the rows at hand
         reps = -(-train_rows // len(train["label"]))
         train = {k: (v * reps)[:train_rows] for k, v in train.items()}
@@ -96,7 +105,7 @@ def xnli_mirror(into: Path, xnli: Path, langs=LANGS, train_rows: Optional[int] =
     for lang in langs:
         configs.append(f"- config_name: {lang}\n  data_files:")
         for split in ("train", "test", "validation"):
-            rows = train if split == "train" else read_jsonl(xnli / f"{split}.{lang}.jsonl")
+            rows = train if split == "train" else read_jsonl(xnli / f"{split}.{lang}.jsonl", xnli_task)
             path = into / lang / f"{split}-00000-of-00001.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             # Repeated rows (train_rows) would shrink to their dictionary: store them plain, as real text is.
@@ -141,7 +150,7 @@ class FakeHub(_Server):
     {"refs": {branch: commit}, "dir": files of every commit} or {"error": an X-Error-Code}.
     `requests` lists every path asked for."""
 
-    def __init__(self, repos: Dict[Tuple[str, str], dict], tls: Optional[ssl.SSLContext] = None):
+    def __init__(self, repos: Dict[Tuple[str, str], dict], tls: Optional[ssl.SSLContext] = None):  # noqa: C901 - one handler, read top to bottom
         self.requests: List[str] = []
         hub = self
 
@@ -382,7 +391,8 @@ class SlurmCluster:
         key.write_bytes(os.urandom(1024))
         key.chmod(0o600)
         self._run(_sbin("munged"), "--force", f"--key-file={key}", f"--socket={d / 'munge.sock'}",
-                  f"--log-file={d / 'munged.log'}", f"--pid-file={d / 'munged.pid'}", f"--seed-file={d / 'munged.seed'}")
+                  f"--log-file={d / 'munged.log'}", f"--pid-file={d / 'munged.pid'}",
+                  f"--seed-file={d / 'munged.seed'}")
         host = socket.gethostname().split(".")[0]
         (d / "state").mkdir()
         (d / "spool").mkdir()

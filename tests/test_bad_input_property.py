@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from xlt.cli.precheck import check_command_line
 from xlt.config import SAMPLE_DIR
-from xlt.precheck import check_command_line
 
 PROFILE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 GOOD = {"premise": "p", "hypothesis": "h", "label": 0}

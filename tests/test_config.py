@@ -2,9 +2,9 @@
 import importlib.util
 
 import pytest
-
 from conftest import run_xlt
-from xlt.precheck import check
+
+from xlt.cli.precheck import check
 
 BAD_INPUT = [
     (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),
@@ -97,7 +97,8 @@ def test_a_server_that_never_answers_is_a_one_line_error_within_the_timeout():
         silent.listen()
         start = time.monotonic()
         problem = check(["model=tiny", "data=sample", f"tracking.uri=http://127.0.0.1:{silent.getsockname()[1]}"])
-    assert problem.startswith("tracking.uri: the MLflow server at http://127.0.0.1:") and "did not answer within 5 s" in problem
+    assert problem.startswith("tracking.uri: the MLflow server at http://127.0.0.1:")
+    assert "did not answer within 5 s" in problem
     assert time.monotonic() - start < 15
 
 
@@ -156,8 +157,8 @@ def test_a_ray_cluster_address_is_checked_before_any_job():
 def test_ray_local_gives_each_job_a_gpu_where_there_are_gpus(monkeypatch, visible, per_job):
     from hydra import compose, initialize_config_dir
 
+    from xlt.cli.precheck import CONF_DIR
     from xlt.config import register_schema
-    from xlt.precheck import CONF_DIR
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     register_schema()
@@ -190,7 +191,7 @@ def test_missing_language_file_is_named(tmp_path):
 
 
 def test_sweep_grid_expands_like_hydra():
-    from xlt.precheck import job_overrides
+    from xlt.cli.precheck import job_overrides
 
     jobs = job_overrides(["model=mbert,xlmr", "technique=fine_tune,feature_extraction",
                           "train.batch_size=8,16"], True, {})
@@ -212,8 +213,8 @@ def test_cli_exits_2_with_one_line_and_writes_nothing(tmp_path):
 def test_blog_preset_matches_the_seed_experiment():
     from hydra import compose, initialize_config_dir
 
+    from xlt.cli.precheck import CONF_DIR
     from xlt.config import register_schema, validate
-    from xlt.precheck import CONF_DIR
 
     register_schema()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -229,9 +230,9 @@ def test_blog_preset_matches_the_seed_experiment():
 def test_runs_are_named_after_what_tells_them_apart(tmp_path):
     from hydra import compose, initialize_config_dir
 
+    from xlt.cli.precheck import CONF_DIR
     from xlt.config import register_schema, validate
-    from xlt.precheck import CONF_DIR
-    from xlt.tracking import run_name
+    from xlt.tracking.job_run import run_name
 
     (tmp_path / "my-checkpoint").mkdir()
     (tmp_path / "my-checkpoint" / "config.json").write_text("{}")

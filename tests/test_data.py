@@ -2,15 +2,17 @@ import json
 
 import pytest
 
-from xlt import data as xdata
-from xlt.config import SAMPLE_DIR, TinyShape, XltConfig, validate
-from xlt.errors import ConfigError
-from xlt.jsonl import read_jsonl
-from xlt.modeling import build_tiny_tokenizer
+from xlt.config import SAMPLE_DIR, TinyShape, XltConfig, task_preset, validate
+from xlt.core.errors import ConfigError
+from xlt.data import splits as xdata
+from xlt.data.jsonl import read_jsonl
+from xlt.model.loading import build_tiny_tokenizer
+
+XNLI = task_preset("xnli")
 
 
 def sample_config(tmp_path, **train) -> XltConfig:
-    cfg = XltConfig()
+    cfg = XltConfig(task=XNLI)
     cfg.model.name, cfg.model.source = "tiny", "tiny"
     cfg.model.tiny = TinyShape()
     cfg.technique.name = "fine_tune"
@@ -37,7 +39,7 @@ def test_corrupt_jsonl_line_is_named_with_file_and_line(tmp_path, line, message)
     good = json.dumps({"premise": "p", "hypothesis": "h", "label": 1})
     path.write_text(f"{good}\n{good}\n{line}\n")
     with pytest.raises(ConfigError) as err:
-        read_jsonl(path)
+        read_jsonl(path, XNLI)
     assert str(err.value).startswith(f"data.dir: {path}:3 ") and message in str(err.value)
 
 
@@ -56,7 +58,7 @@ def test_sample_splits_are_tokenized_selected_and_sorted(tmp_path):
     assert first["input_ids"][0] == tok.cls_token_id and first["input_ids"].count(tok.sep_token_id) == 2
     assert first["token_type_ids"][-1] == 1 and first["token_type_ids"][0] == 0
     # The same labels as the file, in the same multiset (sorting only reorders rows).
-    raw = read_jsonl(SAMPLE_DIR / "validation.de.jsonl")["label"][:40]
+    raw = read_jsonl(SAMPLE_DIR / "validation.de.jsonl", XNLI)["label"][:40]
     assert sorted(enc.validation["de"]["label"]) == sorted(raw)
 
 

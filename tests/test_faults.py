@@ -3,7 +3,6 @@ than the jobs they hit, and a rerun picks up exactly where the sweep stopped."""
 import re
 
 import pytest
-
 from conftest import metric_histories, mlflow_runs, run_xlt
 
 FE_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=feature_extraction", "train.seed=1,2,3"]
@@ -182,7 +181,8 @@ def test_the_guarantees_hold_under_hydras_joblib_launcher(tmp_path):
 def test_a_retried_job_replaces_the_run_its_dead_attempt_left(tmp_path):
     import mlflow
 
-    from xlt.runs import SWEEP_TAG, replace_dead_attempts, sweep_job_runs
+    from xlt.core.tags import SWEEP as SWEEP_TAG
+    from xlt.tracking.store import replace_dead_attempts, sweep_job_runs
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
@@ -240,7 +240,7 @@ def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
 
     def points(experiment):
         _, runs = mlflow_runs(tmp_path, experiment)
-        return {r.data.params["train.seed"]: {name: len(history) for name, history in metric_histories(client, r).items()}
+        return {r.data.params["train.seed"]: {name: len(points) for name, points in metric_histories(client, r).items()}
                 for r in runs if r.info.status == "FINISHED"}
 
     assert points("smoke") == points("reference") and len(points("reference")) == 3

@@ -4,8 +4,10 @@ import time
 
 import mlflow
 
-from xlt.heartbeat import HEARTBEAT_TAG, beating, wait_for_live_jobs
-from xlt.runs import SWEEP_TAG, sweep_job_runs
+from xlt.core.tags import HEARTBEAT as HEARTBEAT_TAG
+from xlt.core.tags import SWEEP as SWEEP_TAG
+from xlt.tracking.heartbeat import beating, wait_for_live_jobs
+from xlt.tracking.store import sweep_job_runs
 
 
 def _store(tmp_path):

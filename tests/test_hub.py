@@ -7,10 +7,17 @@ import sys
 import time
 
 import pytest
-
 from conftest import XNLI, mlflow_runs, needs_shared, run_xlt
-from standins import (ConnectProxy, FakeHub, cache_repo, free_port, self_signed, silent_server, tiny_checkpoint,
-                      xnli_mirror)
+from standins import (
+    ConnectProxy,
+    FakeHub,
+    cache_repo,
+    free_port,
+    self_signed,
+    silent_server,
+    tiny_checkpoint,
+    xnli_mirror,
+)
 
 A, B, D = "a" * 40, "b" * 40, "d" * 40
 REPO = "org/tiny-bert"
@@ -67,7 +74,7 @@ def online(monkeypatch):
     (REPO, "v9", "model.revision: model 'org/tiny-bert' has no revision 'v9'; give a branch, tag or commit"),
 ])
 def test_a_hub_refusal_keeps_its_cause(online, files, repo, revision, expected):
-    from xlt.precheck import check
+    from xlt.cli.precheck import check
 
     online({("model", "org/gated"): {"error": "GatedRepo"}, ("model", REPO): {"refs": {"main": A}, "dir": files["a"]}})
     problem = check([f"model.path={repo}", f"model.revision={revision}", "data=sample"])
@@ -75,8 +82,8 @@ def test_a_hub_refusal_keeps_its_cause(online, files, repo, revision, expected):
 
 
 def test_the_sweep_pins_a_revision_to_its_commit(online, files):
-    from xlt import hub
-    from xlt.precheck import check
+    from xlt.cli.precheck import check
+    from xlt.data import hub
 
     online({("model", REPO): {"refs": {"main": A, "v1": B}, "dir": files["a"]}})
     assert check([f"model.path={REPO}", "model.revision=v1", "data=sample"]) is None
@@ -91,7 +98,7 @@ def test_the_sweep_pins_a_revision_to_its_commit(online, files):
 
 
 def test_a_hub_that_never_answers_fails_in_bounded_time(online, tmp_path):
-    from xlt.precheck import check
+    from xlt.cli.precheck import check
 
     sock, port = silent_server()
     try:
@@ -107,7 +114,7 @@ def test_a_hub_that_never_answers_fails_in_bounded_time(online, tmp_path):
 
 
 def test_an_uncached_dataset_offline_is_refused_before_any_job(monkeypatch, tmp_path):
-    from xlt.precheck import check
+    from xlt.cli.precheck import check
 
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     problem = check(["model=tiny", "data=xnli"])
@@ -117,7 +124,7 @@ def test_an_uncached_dataset_offline_is_refused_before_any_job(monkeypatch, tmp_
 
 def test_a_local_model_is_identified_by_its_weights(files, tmp_path):
     from xlt.config import ModelConfig
-    from xlt.hub import model_source
+    from xlt.data.hub import model_source
 
     model = shutil.copytree(files["a"], tmp_path / "m")
     cfg = ModelConfig(name="m", source="local", path=str(model))

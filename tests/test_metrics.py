@@ -1,4 +1,4 @@
-from xlt.metrics import MetricKey, from_trainer_logs, metric_name, parse_metric_name, target_mean
+from xlt.core.metrics import MetricKey, from_trainer_logs, metric_name, parse_metric_name, target_mean
 
 
 def test_names_parse_back_into_split_language_metric():

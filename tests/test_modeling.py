@@ -1,14 +1,24 @@
 """Which parameters train, per architecture, and that cached heads equal the models' own."""
 import pytest
 import torch
-from transformers import (BertConfig, BertForPreTraining, DistilBertConfig, DistilBertForMaskedLM,
-                          XLMRobertaConfig, XLMRobertaForMaskedLM)
-
 from conftest import E5, needs_shared
-from xlt.config import ModelConfig, TinyShape
-from xlt.features import PooledClassifier, classify, pool
-from xlt.hub import model_source
-from xlt.modeling import build_tiny_tokenizer, freeze_encoder, load_model, load_tokenizer
+from transformers import (
+    BertConfig,
+    BertForPreTraining,
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+)
+
+from xlt.config import ModelConfig, TinyShape, task_preset
+from xlt.data.hub import model_source
+from xlt.model.freezing import freeze_encoder
+from xlt.model.heads import PooledClassifier, classify
+from xlt.model.loading import build_tiny_tokenizer, load_model, load_tokenizer
+from xlt.model.pooling import pool
+
+LABELS = task_preset("xnli").labels
 
 SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
              intermediate_size=64, max_position_embeddings=64)
@@ -29,7 +39,7 @@ def saved_encoder(tmp_path, kind):
 
 def load_local(path):
     cfg = ModelConfig(name=path.name, source="local", path=str(path))
-    return load_model(cfg, model_source(cfg), None)
+    return load_model(cfg, model_source(cfg), None, LABELS)
 
 
 def trainable_after_freezing(model, missing):
@@ -49,7 +59,7 @@ def test_feature_extraction_trains_exactly_the_head(tmp_path, kind, head):
 def test_tiny_model_freezes_its_random_encoder():
     tok = build_tiny_tokenizer(300)
     cfg = ModelConfig(name="tiny", source="tiny", tiny=TinyShape())
-    model, missing = load_model(cfg, model_source(cfg), tok)
+    model, missing = load_model(cfg, model_source(cfg), tok, LABELS)
     assert missing == [] and trainable_after_freezing(model, missing) == {"classifier"}
     assert model.config.num_labels == 3 and model.config.id2label[2] == "contradiction"
 
@@ -83,8 +93,8 @@ def test_tiny_tokenizer_is_the_same_in_every_process():
     import subprocess
     import sys
 
-    code = ("from xlt.modeling import build_tiny_tokenizer as b; from xlt.data import tokenizer_fingerprint "
-            "as f; print(f(b(2000)))")
+    code = ("from xlt.model.loading import build_tiny_tokenizer as b; "
+            "from xlt.data.splits import tokenizer_fingerprint as f; print(f(b(2000)))")
     prints = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
               for _ in range(2)}
     assert len(prints) == 1 and len(prints.pop().strip()) == 64

@@ -6,7 +6,6 @@ import sys
 from statistics import mean, stdev
 
 import pytest
-
 from conftest import mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
@@ -179,7 +178,7 @@ def test_xlt_report_on_an_experiment_a_single_run_and_an_empty_store(sweep, tmp_
     done = subprocess.run([*cli, "--sweep-id", sweep_dir.name, "--out", str(tmp_path / "again")],
                           capture_output=True, text=True)
     assert done.returncode == 0 and (tmp_path / "again" / "report.html").is_file(), done.stderr
-    from xlt.report import report
+    from xlt.report.publish import report
 
     one = next(r.info.run_id for r in jobs(runs) if r.info.status == "FINISHED")
     assert (report(uri, tmp_path / "one", run_ids=[one]) / "report.md").read_text().count("| tiny ") == 1

@@ -1,9 +1,9 @@
 """hparams_search=optuna: the search space, its checks, and a real study run, failed and resumed."""
 import pytest
+from conftest import mlflow_runs, run_xlt
 from omegaconf import OmegaConf
 
-from conftest import mlflow_runs, run_xlt
-from xlt.search import as_overrides
+from xlt.sweep.search import as_overrides
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[optuna]'")
 
@@ -26,7 +26,7 @@ def parse(*overrides):
 def test_the_override_syntax_becomes_optunas_distributions():
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from xlt.search import corner_jobs, search_space
+    from xlt.sweep.search import corner_jobs, search_space
 
     fixed, space = search_space(parse("model=tiny", "train.learning_rate=tag(log, interval(1e-5, 1e-3))",
                                       "train.weight_decay=interval(0, 0.1)", "train.epochs=int(interval(1, 3))",
@@ -57,7 +57,7 @@ def test_the_override_syntax_becomes_optunas_distributions():
      "hydra.sweeper.params.train.weight_decay: Hydra's own settings cannot be swept"),
 ])
 def test_a_bad_search_is_one_line_before_any_job(override, expected):
-    from xlt.precheck import check
+    from xlt.cli.precheck import check
 
     assert check(["experiment=smoke", "hparams_search=optuna", override], multirun=True).startswith(expected)
 

@@ -5,16 +5,23 @@ from types import SimpleNamespace
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
-                          DistilBertForSequenceClassification, XLMRobertaConfig,
-                          XLMRobertaForSequenceClassification)
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
+)
 
+from xlt.cli.precheck import CONF_DIR
 from xlt.config import ModelConfig, register_schema, validate
-from xlt.hub import ModelSource, model_source
-from xlt.modeling import freeze_encoder, set_head_dropout
-from xlt.pooling import resolve_pooling
-from xlt.precheck import CONF_DIR
-from xlt.selection import STATE_FILE, ModelSelection
+from xlt.data.hub import ModelSource, model_source
+from xlt.model.freezing import freeze_encoder
+from xlt.model.loading import set_head_dropout
+from xlt.model.pooling import resolve_pooling
+from xlt.train.selection import SELECTION_STATE_FILE as STATE_FILE
+from xlt.train.selection import ModelSelection
 
 SMALL = dict(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 LANGS = ["en", "de", "fr"]

@@ -4,7 +4,6 @@ from statistics import mean
 
 import pytest
 import yaml
-
 from conftest import metric_histories, mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
@@ -148,7 +147,7 @@ def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
 
 
 def test_gpus_are_dealt_one_per_job(monkeypatch, caplog):
-    from xlt.launcher import Launcher
+    from xlt.sweep.launcher import Launcher
 
     caplog.set_level("INFO")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
@@ -207,9 +206,9 @@ def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
 
 
 def test_reproduce_notes_a_changed_environment(tmp_path):
+    from xlt.cli.reproduce import _environment_notice
     from xlt.config import XltConfig
-    from xlt.reproduce import _environment_notice
-    from xlt.snapshot import environment
+    from xlt.tracking.environment import environment
 
     env = environment(XltConfig(), {"model": None, "data": None})
     (tmp_path / "same.yaml").write_text(yaml.safe_dump(env))

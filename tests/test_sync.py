@@ -6,7 +6,6 @@ import sys
 import zlib
 
 import pytest
-
 from conftest import run_xlt
 
 LANGS = ["en", "de", "zh"]
@@ -82,7 +81,7 @@ def aim_view(repo_dir):
 
 
 def assert_same(client, repo_dir, run_ids):
-    from xlt.sync import aim_name
+    from xlt.tracking.aim_writer import aim_name
 
     view = aim_view(repo_dir)
     assert sorted(view) == sorted(run_ids)
@@ -105,7 +104,7 @@ def assert_same(client, repo_dir, run_ids):
 
 
 def test_names_map_to_aim_name_and_context():
-    from xlt.sync import aim_name, typed
+    from xlt.tracking.aim_writer import aim_name, typed
 
     assert aim_name("validation/de/accuracy") == ("accuracy", {"subset": "validation", "lang": "de"})
     assert aim_name("train/loss") == ("loss", {"subset": "train"})

@@ -1,3 +1,25 @@
-"""xlt: zero-shot cross-lingual transfer sweeps on XNLI (Hydra + Trainer + MLflow)."""
+"""xlt: cross-lingual transfer sweeps (Hydra + Trainer + MLflow + Aim).
+
+One layer per sub-package; a module imports only from layers below its own (checked by
+`lint-imports`, the contract in pyproject.toml):
+
+    cli         the `xlt` command, run.py's job entry, the check of a command line
+    sweep       Hydra plugins: grid and Optuna sweepers, launcher, settling, end of a sweep
+    report      results tables, findings, charts, the report   |  train   one job: Trainer, selection, stops
+    techniques  one module per technique: what trains, what may be cached
+    model       encoders and tokenizers, pooling, heads, cached features
+    data        tasks' rows: JSONL, hub pins, tokenized splits  |  tracking   MLflow runs and store, Aim sync
+    config      the typed schema and its validation
+    core        errors, secrets, console, metric and tag names, devices
+"""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`xlt.load_results`, imported only when asked for (it brings pandas and MLflow)."""
+    if name in ("load_results", "load_curves"):
+        from xlt.report import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'xlt' has no attribute {name!r}")

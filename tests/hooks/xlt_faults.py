@@ -1,0 +1,112 @@
+"""Test-only fault injection, driven by the XLT_FAULT environment variable.
+
+`XLT_FAULT=KIND:JOB[:STEP][,...]` makes job number JOB (`*` for any, e.g. a single run) misbehave:
+- `raise`: raise an error as the job starts (its run has started);
+- `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
+- `sleep`: the job waits STEP seconds as it starts, to outlast the others (a slow job);
+- `sigterm`: at training step STEP the job sends itself SIGTERM;
+- `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
+- `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
+- `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
+
+xlt holds no hook for these: `tests/hooks/sitecustomize.py` (on PYTHONPATH only where a test asks,
+see conftest.run_xlt) wraps xlt's own functions as their modules are imported, in every process
+of the command, whatever the launcher.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import time
+from typing import Optional
+
+
+def _fault(job_num: Optional[int]):
+    for spec in filter(None, os.environ.get("XLT_FAULT", "").split(",")):
+        kind, job, *step = spec.split(":")
+        if job in ("*", str(job_num)):
+            return kind, int(step[0]) if step else None
+    return None
+
+
+def _job_num() -> Optional[int]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().job.get("num")
+    except ValueError:  # Hydra is not running
+        return None
+
+
+def at_job_start(job_num: Optional[int]) -> None:
+    fault = _fault(job_num)
+    if fault and fault[0] == "raise":
+        raise RuntimeError(f"injected failure in job {job_num}")
+    if fault and fault[0] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault and fault[0] == "sleep":
+        time.sleep(fault[1])
+
+
+def at_step(job_num: Optional[int]):
+    """A Trainer callback that sends SIGTERM (or, for `preempt`, SIGUSR2) at the chosen step."""
+    from transformers import TrainerCallback
+
+    fault = _fault(job_num)
+
+    class AtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if fault and fault[0] == "preempt" and fault[1] == state.global_step:
+                os.kill(os.getpid(), signal.SIGUSR2)
+            elif fault and fault[0].startswith("sigterm") and fault[1] == state.global_step:
+                os.kill(os.getppid() if fault[0] == "sigterm-sweep" else os.getpid(), signal.SIGTERM)
+
+    return AtStep()
+
+
+# -- the wrappers, applied as xlt's modules are imported -----------------------------------
+
+def _patch_job(module) -> None:
+    """The job's first step inside its run starts with `at_job_start`."""
+    build_model = module.build_model
+
+    @functools.wraps(build_model)
+    def faulty_build_model(job):
+        at_job_start(_job_num())
+        return build_model(job)
+
+    module.build_model = faulty_build_model
+
+
+def _patch_trainer(module) -> None:
+    """Every Trainer gets the `at_step` callback."""
+    build_trainer = module.build_trainer
+
+    @functools.wraps(build_trainer)
+    def faulty_build_trainer(*args, **kwargs):
+        trainer = build_trainer(*args, **kwargs)
+        trainer.add_callback(at_step(_job_num()))
+        return trainer
+
+    module.build_trainer = faulty_build_trainer
+
+
+def _patch_aim_writer(module) -> None:
+    """`sync-die`: SIGKILL once the sync has written STEP points."""
+    write_metric, written = module.AimWriter.write_metric, [0]
+
+    @functools.wraps(write_metric)
+    def faulty_write_metric(self, *args, **kwargs):
+        count = write_metric(self, *args, **kwargs)
+        written[0] += count
+        fault = _fault(None)
+        if fault and fault[0] == "sync-die" and written[0] >= fault[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return count
+
+    module.AimWriter.write_metric = faulty_write_metric
+
+
+PATCHES = {"xlt.train.job": _patch_job, "xlt.train.trainer": _patch_trainer,
+           "xlt.tracking.aim_writer": _patch_aim_writer}

@@ -1,0 +1,5 @@
+import sys
+
+from xlt.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""The `xlt` command: `xlt reproduce`, `xlt report` and `xlt sync` (sweeps run through `python run.py`)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from xlt.core.errors import ConfigError
+
+DEFAULT_STORE = "sqlite:///logs/mlflow.db"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xlt", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rep = commands.add_parser("reproduce", help="re-run a job from its saved config snapshot")
+    rep.add_argument("target", metavar="RUN_ID|JOB_DIR", help="an MLflow run id, or a job's output directory")
+    rep.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. train.seed=1")
+    rep.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE,
+                     help=f"the store holding RUN_ID (default: {DEFAULT_STORE})")
+
+    rpt = commands.add_parser("report", help="tables, charts and findings of a sweep or an experiment")
+    rpt.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
+    rpt.add_argument("--experiment", help="the MLflow experiment (default: every experiment)")
+    rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52")
+    rpt.add_argument("--out", help="the report's directory (default: logs/report/<sweep id or experiment>)")
+
+    syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")
+    syn.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
+    syn.add_argument("--aim-repo", default="logs/aim", help="created if missing (default: logs/aim)")
+    syn.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                     help="sync only this MLflow experiment (repeatable; default: all)")
+    syn.add_argument("--exclude-artifacts", action="append", default=[], metavar="GLOB",
+                     help="skip artifacts matching this glob (repeatable), e.g. 'hydra/*'")
+    syn.add_argument("--watch", action="store_true", help="keep syncing until Ctrl-C")
+    syn.add_argument("--interval", type=float, default=10.0, help="seconds between syncs with --watch (default 10)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = _parser()
+    # Overrides may also follow the options (`xlt reproduce ID --mlflow-tracking-uri U a=b`),
+    # which a nargs="*" positional alone does not accept.
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "reproduce" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides += extra
+    try:
+        if args.command == "reproduce":
+            from xlt.cli.reproduce import reproduce
+
+            return reproduce(args.target, args.overrides, args.mlflow_tracking_uri)
+        if args.command == "sync":
+            return _sync(args)
+        if args.command == "report":
+            return _report(args)
+    except ConfigError as e:
+        print(f"xlt: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report(args) -> int:
+    from pathlib import Path
+
+    from xlt.tracking.store import store_exists
+
+    if not store_exists(args.mlflow_tracking_uri):
+        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    from xlt.report.publish import report
+    from xlt.report.results import NoRuns
+
+    out = Path(args.out or Path("logs") / "report" / (args.sweep_id or args.experiment or "all"))
+    try:
+        report(args.mlflow_tracking_uri, out, experiment=args.experiment, sweep_id=args.sweep_id)
+    except NoRuns as e:
+        raise ConfigError("--sweep-id" if args.sweep_id else "--experiment", str(e)) from None
+    print(f"xlt report: {out / 'report.html'} (also report.md, results.csv)")
+    return 0
+
+
+def _sync(args) -> int:
+    from pathlib import Path
+
+    from xlt.tracking.store import store_exists
+    from xlt.tracking.sync import sync, watch
+
+    if not store_exists(args.mlflow_tracking_uri):
+        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    if args.interval <= 0:
+        raise ConfigError("--interval", f"must be a positive number of seconds, got {args.interval}")
+    repo = Path(args.aim_repo)
+    if repo.exists() and not repo.is_dir():
+        raise ConfigError("--aim-repo", f"{str(repo)!r} is a file; give a directory")
+    options = dict(experiments=args.experiment, exclude_artifacts=args.exclude_artifacts)
+    if args.watch:
+        watch(args.mlflow_tracking_uri, repo, args.interval, **options)
+    else:
+        from xlt.core.console import on_terminal
+
+        counts = sync(args.mlflow_tracking_uri, repo, progress=on_terminal(sys.stderr), **options)
+        print(counts.line(repo.resolve()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Validate every job of a command line before Hydra launches the first one.
+
+Hydra composes each job of a sweep only when the launcher reaches it, and reports a
+bad value as a multi-line traceback. Here the whole grid (sweeper params included) is
+composed up front with Hydra's own Compose API and checked against xlt's schema; the
+first problem is reported as one line naming the field and the fix, exit code 2.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from xlt.config import CONF_DIR
+from xlt.core.errors import ConfigError
+from xlt.sweep import grid
+
+# Flags that print something instead of running jobs: nothing to validate.
+_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
+               "--shell-completion", "-sc", "--resolve", "--package", "-p"}
+_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                "--experimental-rerun"}
+
+
+def _parse_argv(argv: List[str]) -> Tuple[List[str], bool, Path, str, bool]:
+    """Split argv into (overrides, multirun, config dir, config name, info-only)."""
+    overrides, multirun, info = [], False, False
+    config_dir, config_name = CONF_DIR, "config"
+    args = iter(argv)
+    for arg in args:
+        flag, eq, inline = arg.partition("=")
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        elif arg in ("-m", "--multirun"):
+            multirun = True
+        elif flag in _INFO_FLAGS:
+            info = True
+        elif flag in _VALUE_FLAGS:
+            value = inline if eq else next(args, "")
+            if flag in ("--config-path", "-cp"):
+                config_dir = Path(value)
+            elif flag in ("--config-name", "-cn"):
+                config_name = value
+            elif flag == "--experimental-rerun":
+                info = True  # Hydra replays a pickled job config: nothing to compose here
+    return overrides, multirun, config_dir.resolve(), config_name, info
+
+
+def job_overrides(overrides: List[str], multirun: bool, sweeper_params: dict) -> List[List[str]]:
+    """The override list of every job the grid sweeper would launch."""
+    return grid.jobs(sweeper_params, overrides) if multirun else [overrides]
+
+
+def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[str]]:
+    """An Optuna search's jobs are drawn as it goes: check its settings and the ends of its ranges."""
+    from xlt.sweep.search import check_settings, corner_jobs, search_space
+
+    check_settings(sweeper)
+    task = [o for o in overrides if not grid.is_hydra_key(o)]  # as Hydra passes them to its sweeper
+    return corner_jobs(*search_space(grid.parse(grid.with_params(params, task))))
+
+
+def _options(group: str) -> List[str]:
+    """A config group's options: conf/ files, and those xlt and Hydra's plugins registered."""
+    from hydra.core.config_store import ConfigStore
+
+    node = ConfigStore.instance().repo
+    for part in group.split("/"):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    stored = {name[:-len(".yaml")] for name in node if name.endswith(".yaml")} if isinstance(node, dict) else set()
+    return sorted(stored | {p.stem for p in (CONF_DIR / group).glob("*.yaml")})
+
+
+_EXTRA = 'is not installed: pip install -e ".[{}]" (README: Beyond one machine)'
+# Options that Hydra's plugins register, and where they come from.
+_PLUGIN_OPTIONS = {
+    "hydra/launcher/ray": "Hydra's Ray launcher " + _EXTRA.format("ray"),
+    "hydra/launcher/ray_aws": "Hydra's Ray launcher " + _EXTRA.format("ray"),
+    "hydra/launcher/submitit_slurm": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
+    "hydra/launcher/submitit_local": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
+    "hydra/sweeper/optuna": "xlt drives Optuna itself: write hparams_search=optuna (README: Hyperparameter search)",
+}
+
+
+def _one_line(e: BaseException) -> str:
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(e, ConfigError):
+        return str(e)
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file:
+        return _missing_option(e.missing_cfg_file)
+    cause = e
+    while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0].rstrip(".")
+        return f"{cause.full_key}: {_with_fix(cause.full_key, message)}"
+    # Hydra's own hints follow its first line (e.g. the three ways out of "Ambiguous value").
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(e).__name__
+
+
+def _missing_option(missing: str) -> str:
+    """`group: unknown option 'x'; choose one of: ...`, or the extra that brings a plugin's option."""
+    group, _, option = missing.rpartition("/")
+    if missing in _PLUGIN_OPTIONS:
+        return f"{group}={option}: {_PLUGIN_OPTIONS[missing]}"
+    options = _options(group) if group else []
+    hint = f"; choose one of: {', '.join(options)}" if options else ""
+    return f"{group or 'config'}: unknown option {option!r}{hint}"
+
+
+def _with_fix(key: str, message: str) -> str:
+    """OmegaConf's message about `key`, with the fix."""
+    from xlt.config import suggest
+
+    if "Missing mandatory value" in message:
+        return f"needs a value: add {key}=..."
+    if "is not in struct" in message and key.startswith("hydra.sweeper.params."):
+        return "a searched field is swept on the command line itself: e.g. train.weight_decay='interval(0, 0.1)'"
+    if "is not in struct" in message:
+        return message + f"; to add a new key, write +{key}=..."
+    if "not in '" in message:  # a mistyped key or group name
+        return message + suggest(key)
+    if "is not a ListConfig" in message:
+        return message + f"; write a list in brackets, {key}=[en,de] (under -m, a,b sweeps over values)"
+    return message
+
+
+def _check_hub(jobs) -> None:
+    """Each hub model and dataset the jobs need, resolved once to the commit every job loads."""
+    from xlt.config import splits_read
+    from xlt.data.hub import pin_all
+
+    models = [(j.model.path, j.model.revision) for j in jobs if j.model.source == "hub"]
+    datasets = {}
+    for j in jobs:
+        if j.data.source == "hub":
+            datasets.setdefault((j.data.hub_id, j.data.revision, j.task.hub_files), set()).update(splits_read(j))
+    pin_all(models, datasets)
+
+
+def _check_data(jobs) -> None:
+    """Every local JSONL file the jobs read, read once: a bad line fails here, not in a job."""
+    from xlt.config import jsonl_files
+    from xlt.data.jsonl import read_jsonl
+
+    files = {path: j.task for j in jobs if j.data.source == "jsonl" for path in jsonl_files(j)}
+    for path, task in files.items():
+        read_jsonl(path, task)
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> Optional[str]:
+    """Why nothing listens at `host:port`, or None if something does (Ray's own calls wait for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return f"{address!r} is not host:port"
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except TimeoutError:
+        return f"nothing answers at {address} within {timeout:.0f} s"
+    except OSError as e:
+        return f"cannot connect to {address} ({e.strerror or type(e).__name__})"
+    return None
+
+
+def _check_launcher(launcher) -> None:
+    """What a plugin launcher needs from this machine, checked before any job is composed."""
+    import shutil
+
+    from xlt.sweep.plugins import LauncherConf
+
+    target = str(launcher.get("_target_", ""))
+    n_jobs = launcher.get("n_jobs")  # joblib's -1 (every core) is joblib's own
+    if target == LauncherConf._target_ and isinstance(n_jobs, int) and n_jobs < 1:
+        raise ConfigError("hydra.launcher.n_jobs", f"must be at least 1, got {n_jobs}")
+    if target.endswith("submitit_launcher.SlurmLauncher") and not shutil.which("sbatch"):
+        raise ConfigError("hydra/launcher", "SLURM's sbatch is not on this machine's PATH: submit from a login "
+                          "node of the cluster, or try the grid here with hydra/launcher=submitit_local")
+    if target.endswith("ray_launcher.RayLauncher"):
+        address = str(launcher.ray.init.get("address") or "")
+        problem = address not in ("", "auto", "local") and _unreachable(address.removeprefix("ray://"))
+        if problem:
+            raise ConfigError("hydra.launcher.ray.init.address", f"{problem}: start the cluster "
+                              "(ray start --head) or fix the address; null starts a Ray of this machine")
+
+
+def _check_tracking(jobs) -> None:
+    from xlt.tracking.server import server_problem
+
+    for uri in dict.fromkeys(j.tracking.uri for j in jobs if j.tracking.uri):
+        problem = uri.startswith(("http://", "https://")) and server_problem(uri)
+        if problem:
+            raise ConfigError("tracking.uri", problem)
+
+
+def _commands(overrides: List[str], multirun: bool, config_name: str) -> List[List[str]]:
+    """The override list of every job of the command; for a sweep, its launcher checked first."""
+    from hydra import compose
+
+    if not multirun:
+        return [overrides]
+    parsed = grid.parse(overrides)
+    for o in parsed:
+        if o.is_sweep_override() and grid.is_hydra_key(o.get_key_element()):
+            raise ConfigError(o.get_key_element(), "Hydra's own settings cannot be swept; sweep "
+                              "or search a job field itself, e.g. train.weight_decay='interval(0, 0.1)'")
+    base = [o.input_line for o in parsed if not o.is_sweep_override()]
+    hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
+    params = dict(hydra_cfg.sweeper.get("params") or {})
+    _check_launcher(hydra_cfg.launcher)
+    if str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
+        return _search_corners(hydra_cfg.sweeper, params, overrides)
+    return job_overrides(overrides, multirun, params)
+
+
+def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_DIR,
+          config_name: str = "config") -> Optional[str]:
+    """The first problem with any job of this command, as one line; None if all are valid."""
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import register_schema, validate
+    from xlt.sweep.plugins import register_plugin_configs
+
+    register_schema()
+    register_plugin_configs()
+    try:
+        with initialize_config_dir(str(config_dir), version_base="1.3"):
+            jobs = [validate(compose(config_name, overrides=job))
+                    for job in _commands(overrides, multirun, config_name)]
+        _check_data(jobs)
+        _check_tracking(jobs)
+        _check_hub(jobs)
+    except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line
+        return _one_line(e)
+    return None
+
+
+def check_command_line(argv: List[str]) -> None:
+    overrides, multirun, config_dir, config_name, info = _parse_argv(argv)
+    if info:
+        return
+    problem = check(overrides, multirun, config_dir, config_name)
+    if problem:
+        print(f"xlt: error: {problem}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,107 @@
+"""`xlt reproduce RUN_ID|JOB_DIR [OVERRIDES...]`: run a job again from its saved snapshot.
+
+The snapshot is the job's composed config as Hydra saved it (`.hydra/config.yaml`, also an
+MLflow artifact under `hydra/`), so the rerun does not depend on today's `conf/`. It runs as
+`run.py --config-path SNAPSHOT --config-name config`, Hydra's own way, with the new run tagged
+`xlt.reproduced_from` (passed through the environment, so the config stays the snapshot's).
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import yaml
+
+from xlt.core import tags
+from xlt.core.errors import ConfigError
+from xlt.data.hub import COMMIT
+from xlt.tracking.job_run import REPRODUCED_FROM_ENV
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
+
+
+def _from_run(run_id: str, tracking_uri: str, into: Path) -> Tuple[Path, str, Path]:
+    from xlt.tracking.store import store_exists
+
+    if not store_exists(tracking_uri):
+        raise ConfigError("RUN_ID", f"no MLflow store at {tracking_uri}; pass the one holding {run_id} "
+                                    "with --mlflow-tracking-uri")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise ConfigError("RUN_ID", f"no run {run_id!r} in {tracking_uri}; pass the store with "
+                                    "--mlflow-tracking-uri, or give the job's directory instead") from None
+    names = {a.path for a in client.list_artifacts(run_id, "hydra")}
+    if "hydra/config.yaml" not in names:
+        raise ConfigError("RUN_ID", f"run {run_id} has no hydra/config.yaml snapshot to reproduce from")
+    snapshot = Path(client.download_artifacts(run_id, "hydra", str(into)))
+    environment = into / "config" / "environment.yaml"
+    if "config/environment.yaml" in {a.path for a in client.list_artifacts(run_id, "config")}:
+        environment = Path(client.download_artifacts(run_id, "config/environment.yaml", str(into)))
+    return snapshot, run_id, environment
+
+
+def _from_dir(job_dir: Path) -> Tuple[Path, str, Path]:
+    snapshot = job_dir / ".hydra"
+    if not (snapshot / "config.yaml").is_file():
+        raise ConfigError("JOB_DIR", f"{str(job_dir)!r} has no .hydra/config.yaml; give a job's output directory")
+    return snapshot, str(job_dir.resolve()), job_dir / "environment.yaml"
+
+
+def _environment_notice(environment: Path) -> Optional[str]:
+    """One line if the code or packages differ from the snapshot's: metrics may then differ."""
+    if not environment.is_file():
+        return None
+    from xlt.tracking.environment import git_state, installed_versions
+
+    saved = yaml.safe_load(environment.read_text())
+    changed = []
+    commit = git_state().get(tags.GIT_COMMIT)
+    if commit and saved.get("git_commit") not in (commit, "unknown"):
+        changed.append(f"git commit {saved['git_commit'][:10]} -> {commit[:10]}")
+    for name, now in installed_versions().items():
+        was = saved.get("packages", {}).get(name)
+        if was and was != now:
+            changed.append(f"{name} {was} -> {now}")
+    return "xlt: note: not the snapshot's environment: " + "; ".join(changed) if changed else None
+
+
+def _pinned_revisions(environment: Path) -> List[str]:
+    """`model.revision=COMMIT data.revision=COMMIT`: the hub commits the run loaded, not `main` today."""
+    if not environment.is_file():
+        return []
+    loaded = yaml.safe_load(environment.read_text()).get("loaded") or {}
+    commits = {part: str(what).rpartition("@")[2] for part, what in loaded.items() if what and "@" in str(what)}
+    return [f"{part}.revision={commit}" for part, commit in commits.items() if COMMIT.fullmatch(commit)]
+
+
+def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
+        path = Path(target).expanduser()
+        if path.is_dir():
+            snapshot, source, environment = _from_dir(path)
+        elif os.sep in target or target.startswith((".", "~")) or path.exists():
+            raise ConfigError("JOB_DIR", f"{target!r} is not a directory; give a job's output directory "
+                                         "(it holds .hydra/), or an MLflow run id")
+        elif not RUN_ID.fullmatch(target):
+            raise ConfigError("RUN_ID", f"{target!r} is not a full MLflow run id (32 hex characters, as in the "
+                                        "sweep summary or the MLflow UI); or give a job's output directory")
+        else:
+            snapshot, source, environment = _from_run(target, tracking_uri, Path(tmp))
+        notice = _environment_notice(environment)
+        if notice:
+            print(notice, file=sys.stderr)
+        command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
+                   "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce",
+                   "hydra.job.chdir=false", *_pinned_revisions(environment), *overrides]
+        return subprocess.call(command, env={**os.environ, REPRODUCED_FROM_ENV: source})

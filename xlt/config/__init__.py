@@ -1,0 +1,17 @@
+"""The config layer: the typed schema of a job (`schema`), its validation (`validate`) and
+the files it names (`files`). Everything above reads a validated `XltConfig`, never raw YAML."""
+from xlt.config.files import CONF_DIR, SAMPLE_DIR, data_dir_of, jsonl_files, splits_read, task_preset
+from xlt.config.schema import (
+                               ModelConfig,
+                               TaskConfig,
+                               TechniqueConfig,
+                               TinyShape,
+                               XltConfig,
+                               config_hash,
+                               register_schema,
+)
+from xlt.config.validate import suggest, technique_module, validate
+
+__all__ = ["CONF_DIR", "SAMPLE_DIR", "ModelConfig", "TaskConfig", "TechniqueConfig", "TinyShape", "XltConfig",
+           "config_hash", "data_dir_of", "jsonl_files", "register_schema", "splits_read", "suggest",
+           "task_preset", "technique_module", "validate"]

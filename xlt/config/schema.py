@@ -1,0 +1,173 @@
+"""The typed schema of an xlt job: one dataclass per concern, composed into `XltConfig`.
+
+Registered in Hydra's ConfigStore as `xlt_schema`, which `conf/config.yaml` lists first in its
+defaults, so Hydra type-checks every override on composition; `xlt.config.validate` then checks
+what types cannot express. Nothing here imports torch or transformers: it stays instant.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class TinyShape:
+    """Shape of the randomly initialised BERT used for offline smoke runs."""
+    vocab_size: int = 2000
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 128
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # short label used in run names and params, e.g. mbert
+    source: str = "hub"  # hub | local | tiny
+    path: Optional[str] = None  # hub id or local directory (unused for tiny)
+    # Hub branch, tag or commit; resolved to a commit once per sweep, which every job loads.
+    revision: str = "main"
+    tiny: Optional[TinyShape] = None
+    # What the classification head reads: `cls`, the first token's state (the heads'
+    # own choice), `mean`, the masked mean of the last layer (for models trained with
+    # mean pooling, e.g. multilingual-e5), or `auto`: the checkpoint's sentence-transformers
+    # pooling config where it has one, else `cls` (xlt/model/pooling.py).
+    pooling: str = "auto"
+
+
+@dataclass
+class TaskConfig:
+    """What a task's data is: conf/task/NAME.yaml, e.g. xnli. Code asks it, never its name."""
+    name: str = MISSING
+    labels: List[str] = MISSING  # label names, in label-id order (a row's label is the id)
+    text_fields: List[str] = MISSING  # the texts the encoder reads, as a pair, in this order
+    languages: List[str] = MISSING  # every language the task has
+    hub_id: str = MISSING  # the dataset repo on the Hugging Face Hub
+    # A split's files in the hub repo where its card's `configs:` names none ({lang}, {split}).
+    hub_files: str = "{lang}/{split}-*"
+
+
+@dataclass
+class TechniqueConfig:
+    # A module of xlt/techniques (fine_tune, feature_extraction), or any name with `module` set.
+    name: str = MISSING
+    module: Optional[str] = None  # the technique's module when it lives outside xlt/techniques
+    # feature_extraction: run the frozen encoder once and train the head on cached
+    # features; false runs the encoder at every step (the slow path, for comparison).
+    cache_features: bool = True
+
+
+@dataclass
+class LanguagesConfig:
+    name: str = MISSING
+    eval: List[str] = MISSING
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    source: str = "hub"  # hub | jsonl | sample
+    hub_id: str = "${task.hub_id}"  # or a local copy of the hub repo (its directory)
+    revision: str = "main"  # hub branch, tag or commit, resolved once per sweep like model.revision
+    dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl
+    train_language: str = "en"
+    max_eval_samples: Optional[int] = None  # per language, validation split
+    max_test_samples: Optional[int] = None  # per language, test split
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 5e-5
+    epochs: float = 3.0
+    max_train_samples: Optional[int] = None
+    max_length: int = 128
+    eval_steps: int = 500
+    logging_steps: int = 50
+    weight_decay: float = 0.0
+    warmup: float = 0.0  # fraction of the training steps
+    seed: int = 42
+    precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32
+    # Which weights are tested at the end (xlt/train/selection.py): the evaluation round with the
+    # best English validation accuracy (`en_dev`, the zero-shot protocol), the last one
+    # (`last`), or the best mean target-language one (`target_dev`, an oracle).
+    select: str = "en_dev"
+    dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
+
+
+@dataclass
+class AimConfig:
+    sync: bool = True  # after a sweep (or a single run), sync the MLflow store into `repo`
+    repo: Optional[str] = None  # None: <output_dir>/aim
+    callback: bool = False  # also log through Aim's own Trainer callback, into <output_dir>/aim_callback
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = None  # None: sqlite database under output_dir
+    experiment: str = "xlt"
+    tags: Dict[str, str] = field(default_factory=dict)  # extra MLflow tags for every run
+    aim: AimConfig = field(default_factory=AimConfig)
+
+
+@dataclass
+class SweepConfig:
+    # Rerunning a sweep skips each job whose run already FINISHED with the same config.
+    skip_finished: bool = True
+
+
+@dataclass
+class XltConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    technique: TechniqueConfig = field(default_factory=TechniqueConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    output_dir: str = "logs"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.tracking.uri:
+            return self.tracking.uri
+        return "sqlite:///" + str(Path(self.output_dir).resolve() / "mlflow.db")
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.output_dir).resolve() / "cache"
+
+    @property
+    def aim_repo(self) -> Path:
+        return Path(self.tracking.aim.repo or Path(self.output_dir) / "aim").resolve()
+
+    @property
+    def aim_callback_repo(self) -> Path:
+        return Path(self.output_dir).resolve() / "aim_callback"
+
+
+# Fields that change where or how a job is recorded, not what it computes.
+_NOT_HASHED = ("tracking", "sweep", "output_dir")
+
+
+def config_hash(cfg: XltConfig) -> str:
+    """A short hash of what a validated job computes: same hash, same results (same code)."""
+    job = dataclasses.asdict(cfg)
+    for key in _NOT_HASHED:
+        job.pop(key)
+    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def register_schema() -> None:
+    """`xlt_schema` in Hydra's ConfigStore: conf/config.yaml composes onto it."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="xlt_schema", node=XltConfig)

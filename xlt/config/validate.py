@@ -1,0 +1,251 @@
+"""Validation of a composed job config: what types cannot express (ranges, language codes,
+paths, modules), one check per concern, each raising `ConfigError` naming the field and the fix."""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import pkgutil
+import typing
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from xlt.config.files import data_dir_of, jsonl_files
+from xlt.config.schema import TechniqueConfig, XltConfig
+from xlt.core.errors import ConfigError
+
+MODEL_SOURCES = ("hub", "local", "tiny")
+DATA_SOURCES = ("hub", "jsonl", "sample")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("auto", "cls", "mean")
+SELECTIONS = ("en_dev", "last", "target_dev")
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+TECHNIQUES_PACKAGE = "xlt.techniques"
+
+
+def validate(cfg: DictConfig | XltConfig) -> XltConfig:
+    """Check a composed job config; return it as a typed `XltConfig`.
+
+    Raises `ConfigError` naming the field and the fix on the first problem.
+    """
+    if isinstance(cfg, DictConfig):
+        cfg = _typed(cfg)
+    for check in (_check_model, _check_technique, _check_languages, _check_data, _check_train,
+                  _check_selection, _check_outputs):
+        check(cfg)
+    return cfg
+
+
+def _typed(cfg: DictConfig) -> XltConfig:
+    job = _job_part(cfg)
+    unknown = _unknown_key(job, [])
+    if unknown:
+        raise ConfigError(unknown, f"is not a field of xlt's config{suggest(unknown)} "
+                                   "(python run.py --cfg job lists them)")
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(XltConfig), job))
+
+
+def _one_of(field_name: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(field_name, f"unknown value {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _positive(field_name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(field_name, f"must be a positive number, got {value}")
+
+
+def _check_model(cfg: XltConfig) -> None:
+    m = cfg.model
+    _one_of("model.source", m.source, MODEL_SOURCES)
+    if m.source == "tiny":
+        if m.tiny is None:
+            raise ConfigError("model.tiny", "model.source=tiny needs a shape; use model=tiny")
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
+            _positive(f"model.tiny.{name}", getattr(m.tiny, name))
+        if m.tiny.hidden_size % m.tiny.num_heads:
+            raise ConfigError("model.tiny.hidden_size", "must be divisible by model.tiny.num_heads")
+    elif not m.path:
+        raise ConfigError("model.path", "is empty; give a hub id or a local directory")
+    if m.source == "local":
+        _check_local_model(cfg)
+    for name, revision in (("model.revision", m.revision), ("data.revision", cfg.data.revision)):
+        if not str(revision).strip():
+            raise ConfigError(name, "is empty; give a branch, tag or commit of the hub repo (default: main)")
+    _one_of("model.pooling", m.pooling, POOLINGS)
+
+
+def _check_local_model(cfg: XltConfig) -> None:
+    path = Path(cfg.model.path).expanduser()
+    if cfg.model.name == "local":  # the preset's placeholder: runs are named after the checkpoint
+        cfg.model.name = path.resolve().name
+    if not path.is_dir():
+        raise ConfigError("model.path", f"local model directory {str(path)!r} does not exist")
+    if not (path / "config.json").is_file():
+        raise ConfigError("model.path", f"{str(path)!r} has no config.json; save a Hugging Face checkpoint there")
+
+
+def builtin_techniques() -> List[str]:
+    """The techniques xlt ships: the modules of xlt/techniques (listed, not imported)."""
+    spec = importlib.util.find_spec(TECHNIQUES_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(spec.submodule_search_locations) if not m.name.startswith("_"))
+
+
+def technique_module(technique: TechniqueConfig) -> str:
+    """The module that implements a technique: `technique.module`, else xlt/techniques/NAME.py."""
+    return technique.module or f"{TECHNIQUES_PACKAGE}.{technique.name}"
+
+
+def _check_technique(cfg: XltConfig) -> None:
+    module = technique_module(cfg.technique)
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that does not exist
+        found = False
+    if found:
+        return
+    if cfg.technique.module:
+        raise ConfigError("technique.module", f"no module {module!r} can be imported; check the name and PYTHONPATH")
+    raise ConfigError("technique.name", f"unknown value {cfg.technique.name!r}; allowed: "
+                                        f"{', '.join(builtin_techniques())} (or set technique.module)")
+
+
+def _check_languages(cfg: XltConfig) -> None:
+    langs, task = cfg.languages.eval, cfg.task
+    if not langs:
+        raise ConfigError("languages.eval", f"is empty; list {task.name} codes, e.g. languages.eval=[en,de]")
+    for lang in langs:
+        _one_of("languages.eval", lang, task.languages)
+    if len(set(langs)) != len(langs):
+        raise ConfigError("languages.eval", f"lists a language twice: {langs}")
+    _one_of("data.train_language", cfg.data.train_language, task.languages)
+
+
+def _check_data(cfg: XltConfig) -> None:
+    d = cfg.data
+    _one_of("data.source", d.source, DATA_SOURCES)
+    _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
+    _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
+    if d.source not in ("jsonl", "sample"):
+        return
+    data_dir = data_dir_of(cfg)
+    if not data_dir.is_dir():
+        raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
+    missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
+    if missing:
+        raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)}; "
+                                      "files are named {split}.{lang}.jsonl")
+
+
+def _check_train(cfg: XltConfig) -> None:
+    t = cfg.train
+    for name in ("batch_size", "eval_batch_size", "learning_rate", "epochs", "max_length",
+                 "eval_steps", "logging_steps"):
+        _positive(f"train.{name}", getattr(t, name))
+    _positive("train.max_train_samples", t.max_train_samples, allow_none=True)
+    if t.max_length > 512:
+        raise ConfigError("train.max_length", f"{t.max_length} exceeds 512, the encoders' position limit")
+    if t.weight_decay < 0:
+        raise ConfigError("train.weight_decay", f"must be >= 0, got {t.weight_decay}")
+    if not 0 <= t.warmup < 1:
+        raise ConfigError("train.warmup", f"is a fraction of the training steps in [0, 1), got {t.warmup}")
+    _one_of("train.precision", t.precision, PRECISIONS)
+    if t.dropout is not None and not 0 <= t.dropout < 1:
+        raise ConfigError("train.dropout", f"is a probability in [0, 1), got {t.dropout}; "
+                                           "null keeps the checkpoint's")
+
+
+def _check_selection(cfg: XltConfig) -> None:
+    select, train_language, langs = cfg.train.select, cfg.data.train_language, cfg.languages.eval
+    _one_of("train.select", select, SELECTIONS)
+    if select == "en_dev" and train_language not in langs:
+        raise ConfigError("train.select", f"en_dev selects on {train_language} validation accuracy, "
+                                          f"but languages.eval lacks {train_language}; add it or use "
+                                          "train.select=last")
+    if select == "target_dev" and not set(langs) - {train_language}:
+        raise ConfigError("train.select", "target_dev needs a target language in languages.eval; "
+                                          "add one or use train.select=en_dev")
+
+
+def _check_outputs(cfg: XltConfig) -> None:
+    output = Path(cfg.output_dir).expanduser()
+    if output.exists() and not output.is_dir():
+        raise ConfigError("output_dir", f"{str(output)!r} is a file; give a directory (created if missing)")
+    if cfg.tracking.uri:
+        _check_tracking_uri(cfg.tracking.uri)
+    if not cfg.tracking.experiment:
+        raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
+    if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
+        raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
+                                               "or tracking.aim.sync=false")
+
+
+def _check_tracking_uri(uri: str) -> None:
+    """A URI MLflow can open (not whether a server answers: xlt.tracking.server asks that)."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]  # postgresql+psycopg2://
+    if not scheme:
+        raise ConfigError("tracking.uri", f"{uri!r} has no scheme; write sqlite:///{uri.rstrip('/')}/mlflow.db, "
+                                          f"file://{Path(uri).expanduser().resolve()} or http://HOST:PORT")
+    if scheme not in TRACKING_SCHEMES:
+        raise ConfigError("tracking.uri", f"unknown scheme {parsed.scheme!r} in {uri!r}; "
+                                          f"MLflow opens {', '.join(TRACKING_SCHEMES)}")
+    if scheme in ("http", "https") and not parsed.hostname:
+        raise ConfigError("tracking.uri", f"{uri!r} names no host; write {scheme}://HOST:PORT")
+
+
+# -- unknown keys, with a suggestion ------------------------------------------------------
+
+def _schema_of(annotation) -> Optional[type]:
+    """The dataclass a field holds (unwrapping Optional), or None for a plain or dict field."""
+    for t in (annotation, *typing.get_args(annotation)):
+        if dataclasses.is_dataclass(t):
+            return t
+    return None
+
+
+def _fields_at(path: List[str], root: type = XltConfig) -> List[str]:
+    """Field names of the config node at `path` (e.g. ['train']), [] if it is not a schema node."""
+    schema: Optional[type] = root
+    for key in path:
+        schema = _schema_of(typing.get_type_hints(schema).get(key)) if schema else None
+    return list(typing.get_type_hints(schema)) if schema else []
+
+
+def suggest(full_key: str, root: type = XltConfig) -> str:
+    """'; did you mean train.learning_rate?' for a mistyped key such as train.lr, else ''.
+
+    `root`: the schema `full_key` is relative to (a plugin's config for hydra.launcher.*)."""
+    *parent, key = full_key.split(".")
+    fields = _fields_at(parent, root)
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+    # Abbreviations difflib misses: lr -> learning_rate, bs -> batch_size.
+    close = close or [f for f in fields if "_" in f and "".join(w[0] for w in f.split("_")) == key]
+    return f"; did you mean {'.'.join([*parent, close[0]])}?" if close else ""
+
+
+def _unknown_key(node: DictConfig, path: List[str]) -> Optional[str]:
+    """The first key under `node` that the schema lacks (`+train.lr=...` adds one silently)."""
+    fields = _fields_at(path)
+    for key in node.keys():
+        full = [*path, str(key)]
+        if str(key) not in fields:
+            return ".".join(full)
+        child = node[key]
+        if isinstance(child, DictConfig) and _fields_at(full):
+            found = _unknown_key(child, full)
+            if found:
+                return found
+    return None
+
+
+def _job_part(cfg: DictConfig) -> DictConfig:
+    """The job's own fields, without Hydra's `hydra` node if it is present."""
+    keys = [k for k in cfg.keys() if k != "hydra"]
+    return OmegaConf.masked_copy(cfg, keys)

@@ -1,0 +1,18 @@
+"""MLflow tag names xlt writes and reads: one place, so writers and readers agree."""
+
+HASH = "xlt.config_hash"  # what a job computes (xlt.config.config_hash): reruns match on it
+JOB_DIR = "xlt.job_dir"
+JOB_NUM = "xlt.job_num"
+SWEEP = "xlt.sweep_id"  # the sweep directory's name
+KIND = "xlt.kind"  # "sweep" on a sweep's parent run, which holds the report and no job
+CHECKPOINT = "xlt.checkpoint"  # on a KILLED run: where its job resumes from
+ERROR = "xlt.error"  # on a FAILED or KILLED run: why, in one line
+HEARTBEAT = "xlt.heartbeat"  # rewritten while a sweep's job is alive (xlt.tracking.heartbeat)
+MODEL = "xlt.model"
+TECHNIQUE = "xlt.technique"
+GIT_COMMIT = "xlt.git_commit"
+GIT_DIRTY = "xlt.git_dirty"
+REPRODUCED_FROM = "xlt.reproduced_from"  # set by `xlt reproduce`
+DEVICE = "xlt.device"
+CUDA_VISIBLE_DEVICES = "xlt.cuda_visible_devices"
+PARENT = "mlflow.parentRunId"  # MLflow's own: the UI nests a sweep's runs under its parent

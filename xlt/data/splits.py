@@ -1,0 +1,146 @@
+"""A job's splits: read (hub files pinned by xlt.data.hub, local JSONL or the bundled sample), select, tokenize, cache.
+
+Tokenized splits are cached on disk under `<output_dir>/cache/tokenized/`, keyed by
+the data source, the selection and the tokenizer, so every job of a sweep that uses
+the same tokenizer reuses them, and a rerun tokenizes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import datasets
+import pyarrow as pa
+
+from xlt.config.files import SAMPLE_DIR, data_dir_of, splits_read, task_preset
+from xlt.config.schema import XltConfig
+from xlt.core.errors import ConfigError, first_line
+from xlt.data.cache import disk_cached
+from xlt.data.hub import Pin, dataset_paths, dataset_pin
+from xlt.data.jsonl import columns, read_jsonl
+
+CACHE_FORMAT = 1  # bump when the encoding below changes
+
+
+@dataclass
+class EncodedData:
+    train: datasets.Dataset
+    validation: Dict[str, datasets.Dataset]  # language -> split, sorted by length
+    test: Dict[str, datasets.Dataset]
+
+
+def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> datasets.Dataset:
+    if pin is None:
+        return datasets.Dataset.from_dict(read_jsonl(data_dir_of(cfg) / f"{split}.{lang}.jsonl", cfg.task))
+    import pyarrow.parquet as pq
+
+    # Only this split's files: `load_dataset(repo, lang)` would fetch and prepare every split of
+    # the language, the 392,702-row translated train split of each target language included.
+    try:
+        paths = dataset_paths(pin, lang, split)
+        table = pa.concat_tables([pq.read_table(path, columns=columns(cfg.task)) for path in paths])
+    except ConfigError:
+        raise
+    except Exception as e:  # offline, gated, removed, corrupt...: the cause, in one line
+        raise ConfigError("data.hub_id", f"cannot read {split} of {lang!r} from {pin.repo_id}@{pin.commit[:12]}: "
+                                         f"{type(e).__name__}: {first_line(e)}") from e
+    return datasets.Dataset(table)
+
+
+def _selection(cfg: XltConfig, split: str) -> dict:
+    """How many rows of a split a job uses (train: a seeded random subset)."""
+    if split == "train":
+        return {"n": cfg.train.max_train_samples, "seed": cfg.train.seed}
+    if split == "validation":
+        return {"n": cfg.data.max_eval_samples}
+    return {"n": cfg.data.max_test_samples}
+
+
+def _select(ds: datasets.Dataset, selection: dict) -> datasets.Dataset:
+    n = selection["n"]
+    if n is None or n >= len(ds):
+        return ds
+    if "seed" in selection:
+        ds = ds.shuffle(seed=selection["seed"])
+    # Validation and test keep file order: row i is the same pair in every language.
+    return ds.select(range(n))
+
+
+def _source_id(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> str:
+    if pin is not None:  # the commit: a rerun after the repo changed reads the new rows
+        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files[f'{lang}/{split}']}"
+    path = (data_dir_of(cfg) / f"{split}.{lang}.jsonl").resolve()
+    stat = path.stat()
+    return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Identity of what a tokenizer produces (not its call-time truncation/padding state)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None), state.pop("padding", None)
+    else:
+        state = tokenizer.get_vocab()
+    text = json.dumps(state, sort_keys=True)
+    return hashlib.sha256(f"{type(tokenizer).__name__}\n{text}".encode()).hexdigest()
+
+
+def _tokenize(ds: datasets.Dataset, tokenizer, text_fields: List[str], max_length: int) -> datasets.Dataset:
+    def tokenize(batch):
+        # Trailing whitespace would become an extra piece for SentencePiece vocabularies.
+        texts = [[text.strip() for text in batch[name]] for name in text_fields]
+        enc = tokenizer(*texts, truncation=True, max_length=max_length)
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return ds.map(tokenize, batched=True, batch_size=1000, remove_columns=list(text_fields), desc="tokenizing")
+
+
+def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str,
+                  lang: str) -> datasets.Dataset:
+    """One tokenized split, from the shared cache when any job already made it."""
+    selection = _selection(cfg, split)
+    key = hashlib.sha256(json.dumps({
+        "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": selection,
+        "tokenizer": tok_id, "max_length": cfg.train.max_length,
+    }, sort_keys=True).encode()).hexdigest()[:24]
+
+    def make() -> datasets.Dataset:
+        raw = _select(_load_raw(cfg, pin, split, lang), selection)
+        ds = _tokenize(raw, tokenizer, cfg.task.text_fields, cfg.train.max_length)
+        # Length-sorted evaluation batches carry almost no padding.
+        return ds if split == "train" else ds.sort("length").flatten_indices()
+
+    return disk_cached(cfg.cache_dir / "tokenized" / f"{split}.{lang}.{key}", make)
+
+
+def data_pin(cfg: XltConfig) -> Optional[Pin]:
+    """The pinned hub dataset a job reads (None for local JSONL and the sample)."""
+    return dataset_pin(cfg.data, cfg.task.hub_files, splits_read(cfg)) if cfg.data.source == "hub" else None
+
+
+def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> EncodedData:
+    """Every split of a job, tokenized; `pin`: the job's `data_pin` if it has it already."""
+    pin = pin or data_pin(cfg)
+    tok_id = tokenizer_fingerprint(tokenizer)
+
+    def encoded(split: str, lang: str) -> datasets.Dataset:
+        return encoded_split(cfg, pin, tokenizer, tok_id, split, lang)
+
+    return EncodedData(
+        train=encoded("train", cfg.data.train_language),
+        validation={lang: encoded("validation", lang) for lang in cfg.languages.eval},
+        test={lang: encoded("test", lang) for lang in cfg.languages.eval},
+    )
+
+
+def sample_texts() -> List[str]:
+    """Every text of the bundled XNLI sample (the tiny tokenizer's corpus)."""
+    xnli, texts = task_preset("xnli"), []
+    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        rows = read_jsonl(path, xnli)
+        texts += [text for name in xnli.text_fields for text in rows[name]]
+    return texts

@@ -1,0 +1,165 @@
+"""What a sweep found, as sentences computed from its numbers (never written by hand).
+
+Every finding names the runs behind it and says when a difference is within seed noise: the
+standard deviation of the transfer score between runs that differ only by `train.seed`.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import List, Optional
+
+import pandas as pd
+
+from xlt.core.metrics import TARGET_MEAN
+from xlt.report.results import varied_fields
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:.1f} points"
+
+
+def seed_noise(scores: pd.DataFrame, config: List[str]) -> Optional[float]:
+    """Pooled standard deviation of the score across seeds of the same configuration, if any has two."""
+    spreads = [group["score"].std() for _, group in scores.groupby(config, dropna=False) if len(group) > 1]
+    return statistics.fmean(spreads) if spreads else None
+
+
+def _caution(diff: float, noise: Optional[float], counts: List[int]) -> str:
+    if noise is None:
+        return " (no repeated seeds: seed noise unknown)" if min(counts) >= 1 else ""
+    if abs(diff) <= 2 * noise:
+        return f" (within seed noise: seeds differ by {_pts(noise)})"
+    return ""
+
+
+@dataclass
+class SweepScores:
+    """The finished runs of a sweep, read once for every finding."""
+    done: pd.DataFrame  # one row per finished run
+    test: pd.DataFrame  # their test rows of the tidy table, one per language and the target mean
+    scores: pd.DataFrame  # `done` with `score`: the mean target-language test accuracy
+    hyper: List[str]  # the fields the runs vary in, the seed aside
+    noise: Optional[float]  # seed noise, where some configuration has several seeds
+    train_language: str
+
+    @property
+    def techniques(self) -> List[str]:
+        return sorted(self.scores["technique"].unique())
+
+
+def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en") -> List[str]:
+    """Sentences about the finished runs of a sweep (`runs`: one row per run; `tidy`: results)."""
+    done = runs[runs["status"] == "FINISHED"]
+    test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
+    if done.empty or test["accuracy"].isna().all():
+        return ["No run finished: nothing to compare."]
+    score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
+    scores = done.assign(score=done["run_id"].map(score)).dropna(subset=["score"])
+    hyper = varied_fields(runs)
+    s = SweepScores(done, test, scores, hyper, seed_noise(scores, ["model", "technique", *hyper]), train_language)
+    out: List[str] = []
+    for finding in (_techniques, _languages, _best_model, _variation, _time, _hyperparameters):
+        out += finding(s)
+    if s.noise is not None:
+        out.append(f"Seed noise: runs that differ only by train.seed differ by {_pts(s.noise)} "
+                   "(standard deviation of the mean target-language test accuracy).")
+    return out
+
+
+def _techniques(s: SweepScores) -> List[str]:
+    """Technique against technique, per model: the best one against each of the others."""
+    if len(s.techniques) < 2:
+        return []
+    out, wins = [], {t: 0 for t in s.techniques}
+    for model, group in s.scores.groupby("model"):
+        by = group.groupby("technique")["score"]
+        if len(by) < 2:
+            continue
+        means, counts = by.mean(), by.size()
+        winner = means.idxmax()
+        others = [t for t in means.sort_values(ascending=False).index if t != winner]
+        if all(means[t] == means[winner] for t in others):
+            names = " and ".join([winner, *others])
+            runs = " and ".join(str(counts[t]) for t in [winner, *others])
+            out.append(f"On {model}, {names} tie at {means[winner]:.3f} mean target-language "
+                       f"test accuracy ({runs} runs).")
+            continue
+        wins[winner] += 1
+        for loser in others:
+            diff = means[winner] - means[loser]
+            out.append(f"On {model}, {winner} beats {loser} by {_pts(diff)} of mean target-language test "
+                       f"accuracy ({means[winner]:.3f} vs {means[loser]:.3f}; {counts[winner]} and "
+                       f"{counts[loser]} runs){_caution(diff, s.noise, [counts[winner], counts[loser]])}.")
+    models = (s.scores.groupby("model")["technique"].nunique() > 1).sum()
+    if models > 1:
+        best = max(wins, key=wins.get)
+        out.append(f"{best} wins on {wins[best]} of {models} models.")
+    return out
+
+
+def _languages(s: SweepScores) -> List[str]:
+    """Languages, best first."""
+    langs = s.test[s.test["lang"] != TARGET_MEAN].groupby("lang")["accuracy"].mean().sort_values(ascending=False)
+    if len(langs) < 2:
+        return []
+    ranking = ", ".join(f"{lang} {acc:.3f}" for lang, acc in langs.items())
+    first = s.train_language if langs.get(s.train_language) == langs.iloc[0] else langs.index[0]  # ties: en
+    where = (f"{s.train_language}, the training language, first" if first == s.train_language
+             else f"{first} first, ahead of {s.train_language}, the training language")
+    return [f"Languages by mean test accuracy over {len(s.scores)} runs: {ranking} ({where}; "
+            f"last: {langs.index[-1]})."]
+
+
+def _best_model(s: SweepScores) -> List[str]:
+    by_model = s.scores.groupby("model")["score"]
+    if len(by_model) < 2:
+        return []
+    means = by_model.mean().sort_values(ascending=False)
+    diff = means.iloc[0] - means.iloc[1]
+    return [f"Best model: {means.index[0]}, mean target-language test accuracy {means.iloc[0]:.3f} "
+            f"over {by_model.size()[means.index[0]]} runs, ahead of {means.index[1]} by "
+            f"{_pts(diff)}{_caution(diff, s.noise, list(by_model.size()))}."]
+
+
+def _variation(s: SweepScores) -> List[str]:
+    """Where the variation is: across languages, or across models."""
+    per_lang = s.test[s.test["lang"] != TARGET_MEAN]
+    if per_lang["lang"].nunique() < 2:
+        return []
+    out = []
+    for technique, group in per_lang.groupby("technique"):
+        across_langs = group.groupby("run_id")["accuracy"].std().mean()
+        model_means = s.scores[s.scores["technique"] == technique].groupby("model")["score"].mean()
+        across_models = f", across models by {_pts(model_means.std())}" if len(model_means) > 1 else ""
+        out.append(f"{technique}: test accuracy varies across languages by {_pts(across_langs)} "
+                   f"(standard deviation within a run){across_models}.")
+    return out
+
+
+def _time(s: SweepScores) -> List[str]:
+    """The slowest technique against the fastest."""
+    if len(s.techniques) < 2:
+        return []
+    seconds = s.done.groupby("technique")["duration_s"]
+    mean_s = seconds.mean().sort_values(ascending=False)
+    slow, fast = mean_s.index[0], mean_s.index[-1]
+    return [f"{slow} runs took {mean_s[slow] / mean_s[fast]:.2f}x as long as {fast} runs "
+            f"(mean {mean_s[slow]:.0f} s vs {mean_s[fast]:.0f} s; {seconds.size()[slow]} and "
+            f"{seconds.size()[fast]} runs)."]
+
+
+def _hyperparameters(s: SweepScores) -> List[str]:
+    """Each swept field: its values' scores, the best against the worst."""
+    out = []
+    for field in s.hyper:
+        by = s.scores.groupby(field)["score"]
+        if len(by) < 2:
+            continue
+        means, counts = by.mean(), by.size()
+        values = ", ".join(f"{value} -> {means[value]:.3f} ({counts[value]} runs)" for value in means.index)
+        best, worst = means.idxmax(), means.idxmin()
+        diff = means[best] - means[worst]
+        out.append(f"{field}: {values}; best {best}, {_pts(diff)} above {worst}"
+                   f"{_caution(diff, s.noise, list(counts))}.")
+    return out

@@ -1,0 +1,50 @@
+"""`xlt report`: the report of an experiment, a sweep or given runs, written to a directory and,
+for a sweep, logged with its summary metrics to a parent MLflow run under which the MLflow UI
+nests the sweep's runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from xlt.core import tags
+from xlt.core.metrics import TARGET_ACCURACY
+from xlt.report.render import Report
+from xlt.report.results import find_runs
+
+
+def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path) -> str:
+    """A run per sweep holding the report and summary metrics; the sweep's runs become its children."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment_id = runs[0].info.experiment_id
+    query = f"tags.`{tags.SWEEP}` = '{sweep_id}' and tags.`{tags.KIND}` = 'sweep'"
+    existing = client.search_runs([experiment_id], query)
+    parent = existing[0] if existing else client.create_run(  # spans the sweep in the UI's time columns
+        experiment_id, start_time=min(r.info.start_time for r in runs), run_name=f"sweep {sweep_id}",
+        tags={tags.SWEEP: sweep_id, tags.KIND: "sweep"})
+    parent_id = parent.info.run_id
+    for run in runs:
+        client.set_tag(run.info.run_id, tags.PARENT, parent_id)
+    scores = [r.data.metrics.get(TARGET_ACCURACY) for r in runs if r.info.status == "FINISHED"]
+    scores = [s for s in scores if s is not None]
+    metrics = {f"runs/{status.lower()}": sum(r.info.status == status for r in runs)
+               for status in ("FINISHED", "FAILED", "KILLED")}
+    if scores:
+        metrics[TARGET_ACCURACY + "_best"] = max(scores)
+    for name, value in metrics.items():
+        client.log_metric(parent_id, name, value)
+    client.log_artifacts(parent_id, str(out), "report")
+    client.set_terminated(parent_id, "FINISHED")
+    return parent_id
+
+
+def report(tracking_uri: str, out: Path, experiment: Optional[str] = None, sweep_id: Optional[str] = None,
+           run_ids: Optional[List[str]] = None, outcomes: Optional[List] = None) -> Path:
+    """Write the report of an experiment, a sweep or given runs into `out`; returns `out`."""
+    runs = find_runs(tracking_uri, experiment, sweep_id, run_ids)
+    title = f"Sweep {sweep_id}" if sweep_id else f"Experiment {experiment}" if experiment else "All runs"
+    Report(tracking_uri, runs, title, outcomes).write(out)
+    if sweep_id:
+        log_parent_run(tracking_uri, sweep_id, runs, out)
+    return out

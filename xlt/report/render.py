@@ -1,0 +1,156 @@
+"""The report's content and its rendering: `results.csv`, `report.md` and a self-contained
+`report.html` (table, findings, charts, failed jobs) of a set of MLflow runs."""
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pandas as pd
+
+from xlt.core.metrics import TARGET_MEAN
+from xlt.report import charts
+from xlt.report.findings import findings
+from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
+
+log = logging.getLogger(__name__)
+
+
+def _cell(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "-"
+    return f"{values.mean():.3f}" if len(values) == 1 else f"{values.mean():.3f} ± {values.std():.3f}"
+
+
+def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], train_language: str) -> pd.DataFrame:
+    """Rows model x technique (x swept fields but the seed), columns languages, target mean, gap:
+    each cell the accuracies of the runs sharing the row. Returns the rows and the value columns."""
+    hyper = varied_fields(runs)
+    done = runs[runs["status"] == "FINISHED"]
+    test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
+    wide = test.pivot_table(index="run_id", columns="lang", values="accuracy")
+    if train_language in wide and TARGET_MEAN in wide:
+        wide["gap"] = wide[train_language] - wide[TARGET_MEAN]
+    wide = done.set_index("run_id")[["model", "technique", *hyper]].join(wide)
+    columns = [c for c in [*langs, TARGET_MEAN, "gap"] if c in wide]
+    rows = []
+    for key, group in wide.groupby(["model", "technique", *hyper], dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(["model", "technique", *hyper], key), runs=len(group))
+        row.update({c: group[c] for c in columns})
+        rows.append(row)
+    return pd.DataFrame(rows), columns
+
+
+def _table_text(rows: pd.DataFrame, columns: List[str], bold) -> List[List[str]]:
+    """Cells as text, the best of each column (highest accuracy, smallest gap) passed through `bold`."""
+    means = {c: rows[c].map(lambda s: s.mean()) for c in columns}
+    best = {c: (means[c].idxmin() if c == "gap" else means[c].idxmax()) for c in columns if means[c].notna().any()}
+    keys = [c for c in rows.columns if c not in columns]
+    out = []
+    for i, row in rows.iterrows():
+        cells = [str(row[k]) for k in keys]
+        cells += [bold(_cell(row[c])) if best.get(c) == i else _cell(row[c]) for c in columns]
+        out.append(cells)
+    return [keys + [("target mean" if c == TARGET_MEAN else c) for c in columns]] + out
+
+
+def _markdown_table(lines: List[List[str]]) -> str:
+    head, *body = lines
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
+                     ["| " + " | ".join(r) + " |" for r in body])
+
+
+def _html_table(lines: List[List[str]]) -> str:
+    head, *body = lines
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+    return "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + f"</tr>{rows}</table>"
+
+
+class Report:
+    """Everything the report shows, computed once; `write` renders it."""
+
+    def __init__(self, tracking_uri: str, runs: List, title: str, outcomes: Optional[List] = None):
+        self.tracking_uri, self.title, self.mlflow_runs = tracking_uri, title, runs
+        self.runs, self.tidy = run_table(runs), results_from_runs(runs)
+        self.langs = languages_of(runs)
+        self.train_language = next((r.data.params["data.train_language"] for r in runs
+                                    if "data.train_language" in r.data.params), "en")
+        self.rows, self.columns = accuracy_table(self.runs, self.tidy, self.langs, self.train_language)
+        self.findings = findings(self.runs, self.tidy, self.train_language)
+        self.problems = self._problems(outcomes)
+
+    def _problems(self, outcomes) -> List[List[str]]:
+        """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses."""
+        if outcomes is not None:
+            return [[f"#{o.num}", " ".join(o.overrides), o.status, o.error or "-"] for o in outcomes
+                    if o.status != "FINISHED"]
+        bad = self.runs[self.runs["status"] != "FINISHED"]
+        return [[r.run_name, r.run_id, r.status, r.error or "-"] for r in bad.itertuples()]
+
+    def charts(self, out: Path) -> Dict[str, Path]:
+        done = self.runs[self.runs["status"] == "FINISHED"]
+        names = ["train/loss"] + [f"validation/{lang}/accuracy" for lang in self.langs + [TARGET_MEAN]]
+        curves = load_curves(self.tracking_uri, [r for r in self.mlflow_runs if r.info.status == "FINISHED"], names)
+        made = {}
+        if done.empty:
+            return made
+        made["Validation accuracy by step"] = charts.curves_by_language(
+            done, curves, self.langs, "step", out / "validation_by_step.png")
+        made["Validation accuracy by wall-clock time"] = charts.curves_by_language(
+            done, curves, self.langs, "seconds", out / "validation_by_time.png")
+        made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png")
+        test = self.tidy[(self.tidy["split"] == "test") & self.tidy["run_id"].isin(done["run_id"])]
+        heat = {t: g.pivot_table(index="model", columns="lang", values="accuracy")[self.langs + [TARGET_MEAN]]
+                for t, g in test.groupby("technique")}
+        made["Test accuracy, model x language"] = charts.heatmaps(heat, out / "heatmap.png")
+        score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
+        scores = done.assign(score=done["run_id"].map(score))
+        for field in varied_fields(done):
+            if scores[field].nunique() > 1:
+                made[f"Accuracy by {field}"] = charts.by_hyperparameter(scores, field, out / f"by_{field}.png")
+        return made
+
+    def write(self, out: Path) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        self.tidy.to_csv(out / "results.csv", index=False)
+        images = self.charts(out)
+        counts = self.runs["status"].value_counts()
+        tally = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+        intro = (f"{len(self.runs)} runs ({tally}); test accuracy with the weights `train.select` chose, "
+                 f"mean ± std over runs sharing a row; gap = {self.train_language} minus the target mean; "
+                 "best of each column in bold.")
+        table = _table_text(self.rows, self.columns, lambda s: f"**{s}**") if not self.rows.empty else None
+        md = [f"# {self.title}", "", intro, "", _markdown_table(table) if table else "No finished run.", "",
+              "## Findings", ""] + [f"- {f}" for f in self.findings]
+        md += ["", "## Charts", ""] + [f"### {name}\n\n![{name}]({path.name})\n" for name, path in images.items()]
+        if self.problems:
+            md += ["## Failed and skipped jobs", "", _markdown_table([["job", "what", "status", "error"]]
+                                                                     + self.problems)]
+        (out / "report.md").write_text("\n".join(md) + "\n")
+        (out / "report.html").write_text(self._html(intro, images))
+        return out
+
+    def _html(self, intro: str, images: Dict[str, Path]) -> str:
+        table = _table_text(self.rows, self.columns, lambda s: f"<b>{s}</b>") if not self.rows.empty else None
+        figures = "".join(
+            f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,"
+            f"{base64.b64encode(path.read_bytes()).decode()}'>" for name, path in images.items())
+        problems = ""
+        if self.problems:
+            rows = [["job", "what", "status", "error"]] + [[html.escape(c) for c in p] for p in self.problems]
+            problems = f"<h2>Failed and skipped jobs</h2>{_html_table(rows)}"
+        items = "".join(f"<li>{html.escape(f)}</li>" for f in self.findings)
+        return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></head><body>
+<h1>{html.escape(self.title)}</h1><p>{html.escape(intro)}</p>
+{_html_table(table) if table else "<p>No finished run.</p>"}
+<h2>Findings</h2><ul>{items}</ul><h2>Charts</h2>{figures}{problems}
+</body></html>
+"""

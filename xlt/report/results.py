@@ -1,0 +1,140 @@
+"""A sweep's results as tidy tables, read from any MLflow store (SQLite file, server, ...).
+
+    from xlt.report.results import load_results
+    df = load_results("sqlite:///logs/mlflow.db", experiment="smoke")
+
+`load_results` gives one row per run x split x language: the run's identity (id, name, status,
+sweep, job), its model and technique, the seed and every field the runs differ in, then the final
+accuracy and loss. `load_curves` gives the metric histories behind the report's charts.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional
+
+import pandas as pd
+
+from xlt.core import tags
+from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, metric_name, parse_metric_name
+
+SPLITS = ("test", "test_last", "validation")
+# Params that describe a run but are no experimental choice, or repeat `model`/`technique`.
+_NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",
+              "sweep.", "languages.")
+
+
+class NoRuns(LookupError):
+    """Nothing to report on: a clear message for the command line."""
+
+
+def find_runs(tracking_uri: str, experiment: Optional[str] = None, sweep_id: Optional[str] = None,
+              run_ids: Optional[Iterable[str]] = None) -> List:
+    """The job runs (not the sweeps' parent runs) of an experiment, a sweep, or a list of run ids."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    if run_ids is not None:
+        return [client.get_run(run_id) for run_id in dict.fromkeys(run_ids)]
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = ", ".join(e.name for e in client.search_experiments())
+            raise NoRuns(f"no experiment {experiment!r} in {tracking_uri}; it has: {names or 'none'}")
+        experiments = [found.experiment_id]
+    else:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+    query = f"tags.`{tags.SWEEP}` = '{sweep_id}'" if sweep_id else ""
+    runs = [r for r in client.search_runs(experiments, query, max_results=50000,
+                                          order_by=["attributes.start_time ASC"])
+            if r.data.tags.get(tags.KIND) != "sweep"]
+    if not runs:
+        where = f"sweep {sweep_id!r}" if sweep_id else f"experiment {experiment!r}" if experiment else "any experiment"
+        raise NoRuns(f"no runs in {where} of {tracking_uri}")
+    return runs
+
+
+def swept_fields(runs: List) -> List[str]:
+    """The config fields whose value differs between runs (the seed always counts)."""
+    keys = sorted({k for r in runs for k in r.data.params if not k.startswith(_NOT_SWEPT) and k not in _NOT_SWEPT})
+    swept = [k for k in keys if len({r.data.params.get(k) for r in runs}) > 1]
+    return ["train.seed"] + [k for k in swept if k != "train.seed"]
+
+
+def varied_fields(runs: pd.DataFrame) -> List[str]:
+    """The config fields of a `run_table` that vary between runs, the seed aside: what a row of the
+    report and a finding compare."""
+    return [c for c in runs.columns if "." in c and c != "train.seed"]
+
+
+def _number(text: Optional[str]):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(value) if value.is_integer() and "." not in str(text) and "e" not in str(text).lower() else value
+
+
+def run_table(runs: List) -> pd.DataFrame:
+    """One row per run: identity, model, technique, swept fields, duration, selected step."""
+    fields = swept_fields(runs)
+    rows = []
+    for r in runs:
+        p, t, m = r.data.params, r.data.tags, r.data.metrics
+        end = r.info.end_time or r.info.start_time
+        rows.append({
+            "run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+            "sweep_id": t.get(tags.SWEEP), "job_num": _number(t.get(tags.JOB_NUM)),
+            "model": p.get("model", t.get(tags.MODEL)), "technique": p.get("technique", t.get(tags.TECHNIQUE)),
+            **{field: _number(p.get(field)) for field in fields},
+            "duration_s": (end - r.info.start_time) / 1000,
+            "selected_step": m.get(SELECTED_STEP),
+            "error": t.get(tags.ERROR, ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def languages_of(runs: List) -> List[str]:
+    for r in runs:
+        if r.data.params.get("languages"):
+            return r.data.params["languages"].split(",")
+    return sorted({k.lang for r in runs for k in map(parse_metric_name, r.data.metrics)
+                   if k and k.lang and k.lang != TARGET_MEAN})
+
+
+def results_from_runs(runs: List) -> pd.DataFrame:
+    """The tidy table: one row per run x split x language (languages, then `target_mean`)."""
+    table = run_table(runs).set_index("run_id")
+    langs = languages_of(runs) + [TARGET_MEAN]
+    rows = []
+    for r in runs:
+        m = r.data.metrics
+        for split in SPLITS:
+            for lang in langs:
+                accuracy = m.get(metric_name(split, "accuracy", lang))
+                loss = m.get(metric_name(split, "loss", lang))
+                rows.append({"run_id": r.info.run_id, "split": split, "lang": lang,
+                             "accuracy": accuracy, "loss": loss})
+    tidy = pd.DataFrame(rows).join(table, on="run_id")
+    front = ["run_id", "run_name", "status", "model", "technique"]
+    return tidy[front + [c for c in table.columns if c not in front] + ["split", "lang", "accuracy", "loss"]]
+
+
+def load_results(tracking_uri: str, experiment: Optional[str] = None, sweep_id: Optional[str] = None,
+                 run_ids: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    """The tidy results of an experiment, a sweep or given runs, for pandas and notebooks."""
+    return results_from_runs(find_runs(tracking_uri, experiment, sweep_id, run_ids))
+
+
+def load_curves(tracking_uri: str, runs: List, names: Iterable[str]) -> pd.DataFrame:
+    """Metric histories: one row per run x metric x point (step, value, seconds since the run started)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    rows: List[Dict] = []
+    for r in runs:
+        for name in names:
+            if name not in r.data.metrics:
+                continue
+            for point in client.get_metric_history(r.info.run_id, name):
+                rows.append({"run_id": r.info.run_id, "metric": name, "step": point.step, "value": point.value,
+                             "seconds": (point.timestamp - r.info.start_time) / 1000})
+    return pd.DataFrame(rows, columns=["run_id", "metric", "step", "value", "seconds"])

@@ -1,0 +1,35 @@
+"""The end-of-sweep table: one row per job, printed and written into the sweep directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+from hydra.core.utils import filter_overrides
+
+from xlt.sweep.outcome import Outcome
+
+HEADER = ("job", "overrides", "status", "target acc", "wall time", "run")
+
+
+def _row(o: Outcome) -> tuple:
+    accuracy = "-" if o.target_accuracy is None else f"{o.target_accuracy:.4f}"
+    seconds = "-" if not o.seconds else f"{o.seconds:.1f} s"
+    status = f"{o.status} ({o.error})" if o.error else o.status
+    return (f"#{o.num}", " ".join(filter_overrides(o.overrides)) or "-", status, accuracy, seconds, o.run_id or "-")
+
+
+def table(outcomes: List[Outcome]) -> str:
+    """A Markdown table that also reads well as plain text."""
+    rows = [HEADER] + [_row(o) for o in sorted(outcomes, key=lambda o: o.num)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(HEADER))]
+    lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def write(outcomes: List[Outcome], sweep_dir: Path) -> Path:
+    path = sweep_dir / "summary.md"
+    counts = {s: sum(o.status == s for o in outcomes) for s in dict.fromkeys(o.status for o in outcomes)}
+    tally = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+    path.write_text(f"# Sweep {sweep_dir.name}: {tally}\n\n{table(outcomes)}\n")
+    return path

@@ -1,0 +1,115 @@
+"""Queries and fixes of the MLflow store: what a rerun may skip or resume, the runs of a sweep's
+jobs, and runs a dead job process left RUNNING.
+
+Runs are matched by the `xlt.config_hash` tag (xlt.config.config_hash), so a rerun finds
+its earlier runs whatever sweep directory or date they were written under.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from xlt.core import tags
+from xlt.core.metrics import SELECTED_STEP
+
+
+def store_exists(uri: str) -> bool:
+    """A local SQLite store that was never written has no runs: skip importing mlflow at all."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).is_file()
+    return True
+
+
+def _search(uri: str, experiment: str, query: str) -> List:
+    if not store_exists(uri):
+        return []
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return list(client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
+                                   max_results=5000))
+
+
+def finished_runs(uri: str, experiment: str, hashes: Iterable[str]) -> Dict[str, object]:
+    """config hash -> the latest FINISHED run with that hash, for the hashes that have one."""
+    wanted = set(hashes)
+    found: Dict[str, object] = {}
+    for run in _search(uri, experiment, "attributes.status = 'FINISHED'"):
+        h = run.data.tags.get(tags.HASH)
+        if h in wanted and h not in found:
+            found[h] = run
+    return found
+
+
+def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple[str, Path]]:
+    """(run id, checkpoint) of the latest KILLED run with this hash whose checkpoint still exists."""
+    runs = _search(uri, experiment, f"attributes.status = 'KILLED' and tags.`{tags.HASH}` = '{config_hash}'")
+    for run in runs:
+        checkpoint = run.data.tags.get(tags.CHECKPOINT)
+        if checkpoint and Path(checkpoint).is_dir():
+            return run.info.run_id, Path(checkpoint)
+    return None
+
+
+def fail_orphans(uri: str, experiment: str, job_dir: Path, message: str, status: str = "FAILED") -> List[str]:
+    """End every run a dead job process left RUNNING (as FAILED by default); returns their ids."""
+    runs = _search(uri, experiment, f"attributes.status = 'RUNNING' and tags.`{tags.JOB_DIR}` = '{job_dir}'")
+    end_runs(uri, runs, message, status)
+    return [run.info.run_id for run in runs]
+
+
+def sweep_job_runs(uri: str, experiment: str, sweep_id: str) -> Dict[int, List]:
+    """job number -> the runs of that job of a sweep, newest first."""
+    by_num: Dict[int, List] = {}
+    for run in _search(uri, experiment, f"tags.`{tags.SWEEP}` = '{sweep_id}'"):
+        num = run.data.tags.get(tags.JOB_NUM)
+        if num is not None and run.data.tags.get(tags.KIND) != "sweep":
+            by_num.setdefault(int(num), []).append(run)
+    return by_num
+
+
+def end_runs(uri: str, runs: Iterable, message: str, status: str = "FAILED") -> None:
+    if not runs:
+        return
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    for run in runs:
+        client.set_tag(run.info.run_id, tags.ERROR, message)
+        client.set_terminated(run.info.run_id, status)
+
+
+def replace_dead_attempts(uri: str, experiment: str, sweep_id: str, job_num: int) -> List[str]:
+    """Delete the runs an earlier attempt of this sweep job left RUNNING when its process died.
+
+    A launcher that retries a dead job (Ray does, 3 times) starts it again only after the
+    attempt before it died, so such a run has no live writer: the retry replaces it.
+    """
+    dead = [r for r in sweep_job_runs(uri, experiment, sweep_id).get(job_num, []) if r.info.status == "RUNNING"]
+    if dead:
+        import mlflow
+
+        end_runs(uri, dead, "its process died; the launcher retried the job")
+        for run in dead:
+            mlflow.MlflowClient(uri).delete_run(run.info.run_id)
+    return [r.info.run_id for r in dead]
+
+
+def selected_score(uri: str, run_id: str, metric: str) -> Optional[float]:
+    """A FINISHED run's `metric` at the step whose weights it tested (`test/selected_step`),
+    or at its last evaluation when that step had none; None when the run never logged it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    if run.info.status != "FINISHED":
+        return None
+    history = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
+    if not history:
+        return None
+    selected = run.data.metrics.get(SELECTED_STEP)
+    at_selected = [m.value for m in history if m.step == selected]
+    return at_selected[-1] if at_selected else history[-1].value

@@ -1,0 +1,198 @@
+"""One job: config -> model -> data -> trainer -> train -> test, tracked in one MLflow run.
+
+Each step is a function of its own, as in the transformers example scripts; `JobContext`
+carries what the steps share. The job asks its technique (xlt.techniques) what trains and
+whether encoder features may be cached: it never tests the technique's name.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, List, Optional, Tuple
+
+from omegaconf import DictConfig
+
+from xlt.config import XltConfig, config_hash, validate
+from xlt.core.console import quiet_third_party
+from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY
+from xlt.data.hub import ModelSource, Pin, model_source
+from xlt.data.splits import EncodedData, data_pin, load_encoded
+from xlt.model.features import features_of
+from xlt.model.freezing import count_parameters
+from xlt.model.heads import CachedHead, PooledClassifier
+from xlt.model.loading import load_model, load_tokenizer, set_head_dropout
+from xlt.model.pooling import resolve_pooling
+from xlt.techniques import load_technique
+from xlt.tracking.job_run import JobInfo, mlflow_run
+from xlt.tracking.store import replace_dead_attempts, resumable_run
+from xlt.train.interrupt import GracefulStop
+from xlt.train.metrics_log import MlflowMetrics
+from xlt.train.progress import ProgressLog
+from xlt.train.selection import ModelSelection, test_selected
+from xlt.train.trainer import build_trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    """What every step of a job shares, known before its run starts."""
+    cfg: XltConfig
+    raw: DictConfig  # as Hydra composed it: the snapshot logged with the run
+    info: JobInfo  # directory, sweep and job number, overrides
+    parallel_jobs: int  # jobs running beside this one: they share the CPU and the console
+    stop: GracefulStop
+    technique: ModuleType  # xlt.techniques: what trains, what may be cached
+    source: ModelSource  # the weights, pinned once per sweep
+    pin: Optional[Pin]  # the hub dataset, pinned once per sweep (None for local data)
+    resume: Optional[Tuple[str, Path]]  # (run id, checkpoint) of the KILLED run this job continues
+
+    @property
+    def loaded(self) -> Dict[str, Optional[str]]:
+        """What the model and data resolved to, logged with the run (`model.commit`, `data.commit`)."""
+        return {"model": self.source.identity, "data": f"{self.pin.repo_id}@{self.pin.commit}" if self.pin else None}
+
+    @property
+    def caches_features(self) -> bool:
+        return bool(self.technique.caches_features(self.cfg.technique))
+
+
+def train_and_test(raw: DictConfig) -> dict:
+    """Train, evaluate every language, test the selected weights; return the run id and the mean
+    target-language test accuracy. A job whose earlier run was interrupted resumes that run."""
+    cfg = validate(raw)  # before anything heavy: bad input never starts a run
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_third_party()
+    job = _context(cfg, raw)
+    try:
+        return _run(job)
+    except KeyboardInterrupt:  # the run has ended KILLED with its checkpoint
+        job.stop.requeue()  # preempted under submitit: requeued, and the requeued job resumes the run
+        raise
+
+
+def _context(cfg: XltConfig, raw: DictConfig) -> JobContext:
+    info, parallel_jobs = _hydra_job()
+    _share_cpu(parallel_jobs)
+    stop = GracefulStop().install()
+    # The sweep pinned these (xlt.data.hub): every job loads the same commits, and logs them.
+    source, pin = model_source(cfg.model), data_pin(cfg)
+    if info.sweep_id is not None:  # a launcher's retry of a job whose process died: one run, not two
+        replace_dead_attempts(cfg.tracking_uri, cfg.tracking.experiment, info.sweep_id, info.job_num)
+    resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
+    return JobContext(cfg, raw, info, parallel_jobs, stop, load_technique(cfg.technique), source, pin, resume)
+
+
+def _hydra_job() -> Tuple[JobInfo, int]:
+    """This job's directory and sweep identity, and how many jobs run beside it."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    job = JobInfo(dir=Path(hc.runtime.output_dir), overrides=list(hc.overrides.task))
+    if hc.mode == RunMode.MULTIRUN:
+        job.sweep_id, job.job_num = Path(hc.sweep.dir).name, hc.job.num
+    return job, int(hc.launcher.get("n_jobs") or 1)
+
+
+def _share_cpu(parallel_jobs: int) -> None:
+    """Jobs running side by side on a CPU split its cores instead of oversubscribing them."""
+    import torch
+
+    if parallel_jobs > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // parallel_jobs))
+
+
+def _run(job: JobContext) -> dict:
+    from transformers import set_seed
+
+    cfg = job.cfg
+    with mlflow_run(cfg, job.raw, job.info, job.loaded, resume_run_id=job.resume and job.resume[0]) as run:
+        set_seed(cfg.train.seed)
+        model, tokenizer, pooling = build_model(job)
+        data, model = prepare_data(job, model, tokenizer, pooling)
+        trainer = build_job_trainer(job, model, tokenizer, data)
+        train(job, trainer)
+        test(job, trainer, data)
+        score = _callback(trainer, MlflowMetrics).last.get(TARGET_ACCURACY, float("nan"))
+        log.info("%s %s: mean target-language test accuracy %.4f", cfg.model.name, cfg.technique.name, score)
+        return {"run_id": run.info.run_id, "target_accuracy": score}
+
+
+def build_model(job: JobContext):
+    """The tokenizer and the classifier, with the technique's choice of what trains."""
+    import mlflow
+
+    cfg = job.cfg
+    tokenizer = load_tokenizer(cfg.model, job.source)
+    model, newly_initialised = load_model(cfg.model, job.source, tokenizer, cfg.task.labels)
+    if newly_initialised:
+        log.info("initialised from scratch (not in the checkpoint): %s", ", ".join(newly_initialised))
+    job.technique.prepare(model, newly_initialised, cfg.technique)
+    if cfg.train.dropout is not None:
+        set_head_dropout(model, cfg.train.dropout)
+    pooling, why = resolve_pooling(cfg.model, job.source)
+    log.info("pooling: %s (%s)", pooling, why)
+    params = count_parameters(model)
+    mlflow.log_params({"model.trainable_params": params["trainable"], "model.total_params": params["total"],
+                       "model.pooling_resolved": pooling})
+    return model, tokenizer, pooling
+
+
+def prepare_data(job: JobContext, model, tokenizer, pooling: str):
+    """The tokenized splits, as cached encoder features where the technique allows; and the
+    model that reads them."""
+    data = load_encoded(job.cfg, tokenizer, job.pin)
+    if job.caches_features:
+        return features_of(job.cfg, job.source, model, tokenizer, pooling, data), CachedHead(model)
+    if pooling != "cls":  # the heads pool with the first token themselves
+        return data, PooledClassifier(model, pooling)
+    return data, model
+
+
+def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
+    """The Trainer with xlt's callbacks: metrics, selection, progress, stop, and Aim's own if asked."""
+    cfg, info = job.cfg, job.info
+    langs, train_language = cfg.languages.eval, cfg.data.train_language
+    side_by_side = job.parallel_jobs > 1 and info.job_num is not None
+    callbacks: List = [MlflowMetrics(langs, train_language, job.stop),
+                       ModelSelection(cfg.train.select, langs, train_language),
+                       ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None),
+                       job.stop]
+    if cfg.tracking.aim.callback:
+        from xlt.train.aim_callback import aim_callback
+
+        callbacks.append(aim_callback(cfg))
+    trainer = build_trainer(cfg, model, tokenizer, data, info.dir, callbacks, cached_features=job.caches_features)
+    job.stop.attach(trainer, job.resume[1] if job.resume else None)
+    return trainer
+
+
+def train(job: JobContext, trainer) -> None:
+    """Train, from the interrupted run's checkpoint when there is one."""
+    checkpoint = job.resume[1] if job.resume else None
+    if checkpoint is not None:
+        log.info("resuming run %s from %s", job.resume[0], checkpoint)
+        _callback(trainer, ModelSelection).resume_from(checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    job.stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
+
+
+def test(job: JobContext, trainer, data: EncodedData) -> None:
+    """Test the selected weights (`test/...`) and the last ones (`test_last/...`)."""
+    import mlflow
+
+    selected = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
+    mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
+    log.info("test: the weights of step %d (train.select=%s); test_last: of step %d",
+             selected, job.cfg.train.select, trainer.state.global_step)
+    for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it
+        getattr(callback, "close", lambda: None)()
+
+
+def _callback(trainer, kind: type):
+    """The trainer's callback of that class (xlt's own: one of each)."""
+    return next(c for c in trainer.callback_handler.callbacks if isinstance(c, kind))

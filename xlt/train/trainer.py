@@ -1,0 +1,74 @@
+"""Trainer setup: dynamic padding, length-grouped batches, per-language evaluation."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import torch
+from transformers import (
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    default_data_collator,
+)
+
+from xlt.config import XltConfig
+from xlt.data.splits import EncodedData
+
+
+def precision_flags(precision: str) -> dict:
+    """bf16/fp16 autocast flags for TrainingArguments; `auto` picks bf16 where the GPU has it."""
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def _argmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(dim=-1)  # keep predictions, not logits, across eval batches
+
+
+def _accuracy(prediction) -> dict:
+    return {"accuracy": float(np.mean(prediction.predictions == prediction.label_ids))}
+
+
+def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
+                  callbacks: List[TrainerCallback], cached_features: bool = False) -> Trainer:
+    """A Trainer over token ids (dynamic padding, length-grouped) or cached features."""
+    t = cfg.train
+    args = TrainingArguments(
+        output_dir=str(job_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.epochs,
+        weight_decay=t.weight_decay,
+        warmup_steps=float(t.warmup),  # a float in [0, 1) is a fraction of the steps
+        seed=t.seed,
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        logging_steps=t.logging_steps,
+        save_strategy="no",
+        report_to="none",
+        # Token batches are grouped by the precomputed `length` column; features have no length.
+        train_sampling_strategy="random" if cached_features else "group_by_length",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=True,  # xlt.train.progress shows progress; Trainer's bars and dicts would interleave
+        **precision_flags(t.precision),
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.validation,  # a dict: Trainer prefixes each language's metrics
+        processing_class=tokenizer,
+        data_collator=default_data_collator if cached_features else DataCollatorWithPadding(tokenizer),
+        compute_metrics=_accuracy,
+        preprocess_logits_for_metrics=_argmax,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # prints every log record as a raw dict
+    return trainer
