@@ -1,6 +1,6 @@
 """What an xnli6 sweep fetches and stores of facebook/xnli: every split of each language
 (`load_dataset(repo, lang, split=...)`, xlt before issue 11) against the files of the splits
-it reads (xlt's pinned per-split files, xlt/hub.py).
+it reads (xlt's pinned per-split files, xlt/data/hub.py).
 
 The repo is a local copy in facebook/xnli's layout (tests/standins.py): real XNLI validation
 and test rows, and train files of the real split's 392,702 rows per language, made of the
@@ -52,7 +52,7 @@ def main() -> None:
         start = time.perf_counter()  # after: the pinned files of the splits read, read in place
         pin = pin_dataset(str(mirror), "main", needs, "{lang}/{split}-*")
         files = {p for lang, split in needs for p in dataset_paths(pin, lang, split)}
-        rows = sum(pq.read_table(p).num_rows for p in files)  # as a job reads them (xlt/data.py)
+        rows = sum(pq.read_table(p).num_rows for p in files)  # as a job reads them (xlt/data/splits.py)
         after = {"fetched_mb": size(files) / 1e6, "prepared_mb": 0.0, "files": len(files),
                  "seconds": time.perf_counter() - start, "rows_read": rows}
     result = {"languages": list(LANGS), "train_rows_per_language": TRAIN_ROWS, "repo_parquet_mb": repo_size / 1e6,

@@ -51,7 +51,7 @@ def main():
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results_sync_server.json"))
     args = parser.parse_args()
 
-    from xlt.console import quiet_third_party
+    from xlt.core.console import quiet_third_party
     from xlt.tracking.mlflow_reader import MlflowReader
 
     quiet_third_party()  # MLflow's run links, printed as build_store ends each run

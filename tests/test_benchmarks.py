@@ -3,8 +3,9 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, SHARED, needs_shared
 from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import REPO, SHARED, needs_shared
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from mfu import peak_tflops, train_flops  # noqa: E402

@@ -2,9 +2,10 @@
 import importlib.util
 
 import pytest
-from conftest import run_xlt
 
 from xlt.cli.precheck import check
+
+from conftest import run_xlt
 
 BAD_INPUT = [
     (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),

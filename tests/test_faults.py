@@ -3,6 +3,7 @@ than the jobs they hit, and a rerun picks up exactly where the sweep stopped."""
 import re
 
 import pytest
+
 from conftest import metric_histories, mlflow_runs, run_xlt
 
 FE_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=feature_extraction", "train.seed=1,2,3"]

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+
 from conftest import XNLI, mlflow_runs, needs_shared, run_xlt
 from standins import (
     ConnectProxy,

@@ -1,7 +1,6 @@
 """Which parameters train, per architecture, and that cached heads equal the models' own."""
 import pytest
 import torch
-from conftest import E5, needs_shared
 from transformers import (
     BertConfig,
     BertForPreTraining,
@@ -17,6 +16,8 @@ from xlt.model.freezing import freeze_encoder
 from xlt.model.heads import PooledClassifier, classify
 from xlt.model.loading import build_tiny_tokenizer, load_model, load_tokenizer
 from xlt.model.pooling import pool
+
+from conftest import E5, needs_shared
 
 LABELS = task_preset("xnli").labels
 

@@ -6,6 +6,7 @@ import sys
 from statistics import mean, stdev
 
 import pytest
+
 from conftest import mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]

@@ -1,9 +1,10 @@
 """hparams_search=optuna: the search space, its checks, and a real study run, failed and resumed."""
 import pytest
-from conftest import mlflow_runs, run_xlt
 from omegaconf import OmegaConf
 
 from xlt.sweep.search import as_overrides
+
+from conftest import mlflow_runs, run_xlt
 
 optuna = pytest.importorskip("optuna", reason="pip install -e '.[optuna]'")
 

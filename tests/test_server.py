@@ -1,6 +1,7 @@
 """A sweep against `mlflow server` on PostgreSQL: parallel jobs on a fresh experiment, and the
 same runs, statuses, metric points and Aim sync as the same sweep on the default SQLite store."""
 import pytest
+
 from conftest import run_xlt
 from standins import MlflowServer, PostgresServer, postgres_bin
 

@@ -4,6 +4,7 @@ from statistics import mean
 
 import pytest
 import yaml
+
 from conftest import metric_histories, mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]

@@ -6,6 +6,7 @@ import sys
 import zlib
 
 import pytest
+
 from conftest import run_xlt
 
 LANGS = ["en", "de", "zh"]

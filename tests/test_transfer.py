@@ -1,5 +1,6 @@
 """Genuine zero-shot transfer with the real pretrained encoder (multilingual-e5-small)."""
 import pytest
+
 from conftest import E5, XNLI, mlflow_runs, needs_shared, run_xlt
 
 TARGETS = ["de", "fr", "es", "ar", "zh"]

@@ -3,7 +3,7 @@
 `conf/hydra/job_logging/xlt.yaml` sends every job's log records to the job's `run.log` in
 full, and to the console through `ConsoleHandler`: short lines tagged with the job number
 (`#3`) so that jobs running side by side stay apart. On a terminal a progress bar shows
-training (xlt/progress.py), so the per-step lines stay in the file; elsewhere they are the
+training (xlt/train/progress.py), so the per-step lines stay in the file; elsewhere they are the
 progress. `quiet_third_party` silences library chatter unless `hydra.verbose` asks for it.
 """
 from __future__ import annotations

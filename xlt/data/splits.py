@@ -1,7 +1,7 @@
 """A job's splits: read (hub files pinned by xlt.data.hub, local JSONL or the bundled sample), select, tokenize, cache.
 
 Tokenized splits are cached on disk under `<output_dir>/cache/tokenized/`, keyed by
-the data source, the selection and the tokenizer, so every job of a sweep that uses
+the data source, the rows taken (a subset) and the tokenizer, so every job of a sweep that uses
 the same tokenizer reuses them, and a rerun tokenizes nothing.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> data
     return datasets.Dataset(table)
 
 
-def _selection(cfg: XltConfig, split: str) -> dict:
+def _subset(cfg: XltConfig, split: str) -> dict:
     """How many rows of a split a job uses (train: a seeded random subset)."""
     if split == "train":
         return {"n": cfg.train.max_train_samples, "seed": cfg.train.seed}
@@ -58,12 +58,12 @@ def _selection(cfg: XltConfig, split: str) -> dict:
     return {"n": cfg.data.max_test_samples}
 
 
-def _select(ds: datasets.Dataset, selection: dict) -> datasets.Dataset:
-    n = selection["n"]
+def _take(ds: datasets.Dataset, subset: dict) -> datasets.Dataset:
+    n = subset["n"]
     if n is None or n >= len(ds):
         return ds
-    if "seed" in selection:
-        ds = ds.shuffle(seed=selection["seed"])
+    if "seed" in subset:
+        ds = ds.shuffle(seed=subset["seed"])
     # Validation and test keep file order: row i is the same pair in every language.
     return ds.select(range(n))
 
@@ -102,14 +102,14 @@ def _tokenize(ds: datasets.Dataset, tokenizer, text_fields: List[str], max_lengt
 def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str,
                   lang: str) -> datasets.Dataset:
     """One tokenized split, from the shared cache when any job already made it."""
-    selection = _selection(cfg, split)
+    subset = _subset(cfg, split)
     key = hashlib.sha256(json.dumps({
-        "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": selection,
+        "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": subset,
         "tokenizer": tok_id, "max_length": cfg.train.max_length,
     }, sort_keys=True).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
-        raw = _select(_load_raw(cfg, pin, split, lang), selection)
+        raw = _take(_load_raw(cfg, pin, split, lang), subset)
         ds = _tokenize(raw, tokenizer, cfg.task.text_fields, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()

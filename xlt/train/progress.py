@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 from xlt.core.console import STEP_LINE, job_tag, on_terminal
 from xlt.core.metrics import Rounds, from_trainer_logs, target_mean
 
-log = logging.getLogger("xlt.progress")
+log = logging.getLogger(__name__)
 
 
 def round_line(step: int, split: str, accuracy: dict, train_language: str) -> str:

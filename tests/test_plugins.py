@@ -1,0 +1,85 @@
+"""Hydra's plugin contracts, tried with Hydra's own test suites: xlt's launcher on Hydra's test
+app (no xlt code but the plugin package: `hydra/launcher=xlt` registers itself), and xlt's
+sweeper's batches and JobReturns on xlt's own configs."""
+import sys
+
+import pytest
+from hydra.core.utils import JobStatus
+from hydra.test_utils.launcher_common_tests import LauncherTestSuite
+
+from conftest import REPO
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher_name, overrides", [("xlt", [])])
+class TestXltLauncher(LauncherTestSuite):
+    """Hydra's launcher suite: jobs' configs, Hydra configs, directories, job ids and numbers."""
+
+
+def hydra_app_sweep(hydra_sweep_runner, tmp_path, task, overrides):
+    return hydra_sweep_runner(calling_file=None, calling_module="hydra.test_utils.a_module", task_function=task,
+                              config_path="configs", config_name="compose.yaml",
+                              overrides=["hydra/launcher=xlt", *overrides], temp_dir=tmp_path)
+
+
+def fail_on_two(cfg):
+    if cfg.a == 2:
+        raise ValueError("two is not allowed")
+    return {"a": cfg.a}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("hydra_restore_singletons")
+def test_the_launcher_returns_what_the_task_returned_and_its_own_error(hydra_sweep_runner, tmp_path):
+    with hydra_app_sweep(hydra_sweep_runner, tmp_path / "ok", fail_on_two, ["+a=1"]) as sweep:
+        (ok,) = sweep.returns[0]
+    assert ok.status == JobStatus.COMPLETED and ok.return_value == {"a": 1} and ok.task_name == "a_module"
+    assert ok.working_dir and ok.hydra_cfg.hydra.job.num == 0 and ok.cfg.a == 1
+    # Hydra's basic sweeper re-raises a failed job's error from its JobReturn: the job's own.
+    with pytest.raises(ValueError, match="two is not allowed"):
+        with hydra_app_sweep(hydra_sweep_runner, tmp_path / "failed", fail_on_two, ["+a=1,2"]):
+            pass
+
+
+def constant_score(cfg):
+    return {"run_id": None, "target_accuracy": 0.5}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("hydra_restore_singletons")
+def test_the_sweeper_launches_in_batches_of_max_batch_size_on_xlt_configs(hydra_sweep_runner, tmp_path):
+    """xlt's sweeper on xlt's own configs, as Hydra's BatchedSweeperTestSuite checks its sweepers."""
+    from xlt.config import register_schema
+
+    register_schema()
+    overrides = ["experiment=smoke", "technique=fine_tune", "train.seed=1,2,3", "hydra.sweeper.max_batch_size=2",
+                 f"output_dir={tmp_path / 'out'}"]
+    sweep = hydra_sweep_runner(calling_file=str(REPO / "run.py"), calling_module=None, task_function=constant_score,
+                               config_path="conf", config_name="config", overrides=overrides,
+                               temp_dir=tmp_path / "sweep")
+    with sweep:  # Hydra's runner deletes the sweep directory on leaving
+        returns = sweep.returns
+        summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert [len(batch) for batch in returns] == [2, 1]
+    flat = [ret for batch in returns for ret in batch]
+    assert [[o for o in ret.overrides if o.startswith("train.seed=")] for ret in flat] == [
+        ["train.seed=1"], ["train.seed=2"], ["train.seed=3"]]
+    assert [ret.cfg.train.seed for ret in flat] == [1, 2, 3]
+    assert [ret.hydra_cfg.hydra.job.num for ret in flat] == [0, 1, 2]
+    assert len({ret.hydra_cfg.hydra.runtime.output_dir for ret in flat}) == 3  # a directory per job
+    assert all(ret.return_value == {"run_id": None, "target_accuracy": 0.5} for ret in flat)
+    assert "| #2  |" in summary  # xlt's summary, beside Hydra's returns
+
+
+def test_the_plugin_package_registers_its_configs_for_any_hydra_app(tmp_path):
+    """No `register_schema()` and no xlt import in the app: Hydra's plugin scan finds xlt's launcher."""
+    import subprocess
+
+    (tmp_path / "app.py").write_text(
+        "import hydra\n\n@hydra.main(config_path=None, version_base='1.3')\n"
+        "def main(cfg):\n    print('job', cfg.a)\n\nif __name__ == '__main__':\n    main()\n")
+    result = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=xlt", "+a=7",
+                             f"hydra.sweep.dir={tmp_path / 'multirun'}"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "job 7" in result.stdout + result.stderr and "Launching 1 jobs" in result.stdout + result.stderr

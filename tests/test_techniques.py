@@ -1,0 +1,99 @@
+"""A technique is a module plus its config: a new one, written outside xlt, runs end to end."""
+import textwrap
+
+import pytest
+
+from conftest import mlflow_runs, run_xlt
+
+LAST_LAYER = '''
+"""Train only the last encoder layer and the head."""
+from xlt.model.freezing import freeze_encoder
+
+
+def prepare(model, newly_initialised, cfg):
+    last = model.config.num_hidden_layers - 1
+    freeze_encoder(model, newly_initialised, keep=[f"{model.base_model_prefix}.encoder.layer.{last}."])
+
+
+def caches_features(cfg):
+    return False
+'''
+
+CONFIG = """
+# @package _global_
+technique:
+  name: last_layer
+  module: last_layer
+train:
+  learning_rate: 2.0e-3
+"""
+
+
+@pytest.mark.slow
+def test_a_technique_of_ones_own_runs_end_to_end_without_touching_xlt(tmp_path):
+    (tmp_path / "last_layer.py").write_text(textwrap.dedent(LAST_LAYER))
+    (tmp_path / "conf" / "technique").mkdir(parents=True)
+    (tmp_path / "conf" / "technique" / "last_layer.yaml").write_text(CONFIG)
+    result = run_xlt("model=tiny", "data=sample", "technique=last_layer",
+                     f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "train.epochs=1", "languages.eval=[en,de]",
+                     f"output_dir={tmp_path / 'out'}",
+                     env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, (run,) = mlflow_runs(tmp_path / "out", "xlt")
+    assert run.info.status == "FINISHED" and run.info.run_name.startswith("tiny-last_layer ")
+    params = run.data.params
+    assert params["technique"] == "last_layer" and params["train.learning_rate"] == "0.002"  # its own default
+
+    from xlt.config import ModelConfig, TinyShape, task_preset
+    from xlt.data.hub import model_source
+    from xlt.model.loading import build_tiny_tokenizer, load_model
+
+    cfg = ModelConfig(name="tiny", source="tiny", tiny=TinyShape())
+    model, _ = load_model(cfg, model_source(cfg), build_tiny_tokenizer(cfg.tiny.vocab_size), task_preset("xnli").labels)
+    last = f"bert.encoder.layer.{cfg.tiny.num_layers - 1}."
+    expected = sum(p.numel() for name, p in model.named_parameters() if name.startswith((last, "classifier.")))
+    assert int(params["model.trainable_params"]) == expected < int(params["model.total_params"])
+
+
+def test_an_unknown_technique_is_one_line_naming_those_there_are(tmp_path):
+    result = run_xlt("model=tiny", "data=sample", "technique.name=lora", f"output_dir={tmp_path}")
+    assert result.returncode == 2 and not (tmp_path / "mlflow.db").exists()
+    assert result.stderr.strip() == ("xlt: error: technique.name: unknown value 'lora'; allowed: "
+                                     "feature_extraction, fine_tune (or set technique.module)")
+
+
+TASK = """
+name: para
+labels: [different, paraphrase]
+text_fields: [sentence1, sentence2]
+languages: [en, de]
+hub_id: example/para
+"""
+
+
+@pytest.mark.slow
+def test_a_second_task_is_a_config_and_its_own_rows(tmp_path):
+    """A two-label task with other field names, from JSONL files: read, checked, trained, tested."""
+    import json
+
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "para.yaml").write_text(TASK)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, lang in [("train", "en"), ("validation", "en"), ("validation", "de"), ("test", "en"), ("test", "de")]:
+        rows = [{"sentence1": f"{lang} first {i}", "sentence2": f"{lang} second {i % 7}", "label": i % 2}
+                for i in range(40)]
+        (data / f"{split}.{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    common = ["model=tiny", "task=para", "data=jsonl", f"data.dir={data}", "languages.eval=[en,de]",
+              f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"output_dir={tmp_path / 'out'}"]
+    result = run_xlt(*common, "train.epochs=1", "train.eval_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, (run,) = mlflow_runs(tmp_path / "out", "xlt")
+    assert run.info.status == "FINISHED" and run.data.params["task.labels"] == "different,paraphrase"
+    assert {"test/de/accuracy", "test/target_mean/accuracy"} <= set(run.data.metrics)
+
+    (data / "test.de.jsonl").write_text(json.dumps({"sentence1": "a", "sentence2": "b", "label": 2}) + "\n")
+    bad = run_xlt(*common)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (f"xlt: error: data.dir: {data / 'test.de.jsonl'}:1 has label 2; "
+                                  "use the integer 0 (different) or 1 (paraphrase)")
