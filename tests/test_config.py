@@ -56,7 +56,15 @@ BAD_INPUT = [
     (["hydra/launcher=slurm", "hydra.launcher.timeout_min=abc"],
      "hydra.launcher.timeout_min: Value 'abc' of type 'str' could not be converted to Integer"),
     (["hydra/launcher=slurm", "hydra.launcher.partiton=gpu"],
-     "hydra.launcher.partiton: Key 'partiton' not in 'SlurmQueueConf'"),
+     "hydra.launcher.partiton: Key 'partiton' not in 'SlurmQueueConf'; did you mean hydra.launcher.partition?"),
+    # Issue 26: launcher and sweeper keys get suggestions too; the small-run knobs are checked.
+    (["hydra.launcher.n_job=2"], "hydra.launcher.n_job: Key 'n_job' not in 'LauncherConf'; "
+                                 "did you mean hydra.launcher.n_jobs?"),
+    (["hydra.sweeper.max_batch=2"], "hydra.sweeper.max_batch: Key 'max_batch' not in 'SweeperConf'; "
+                                    "did you mean hydra.sweeper.max_batch_size?"),
+    (["data.max_samples=0"], "data.max_samples: must be a positive number, got 0"),
+    (["train.eval_steps=0"], "train.eval_steps: must be a positive number, got 0"),
+    (["train.logging_steps=-5"], "train.logging_steps: must be a positive number, got -5"),
 ]
 
 

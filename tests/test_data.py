@@ -86,3 +86,28 @@ def test_train_subset_depends_on_the_seed(tmp_path):
     a = xdata.load_encoded(sample_config(tmp_path, max_train_samples=20, seed=1), tok).train["input_ids"]
     b = xdata.load_encoded(sample_config(tmp_path, max_train_samples=20, seed=2), tok).train["input_ids"]
     assert a != b
+
+
+def test_one_knob_caps_every_evaluated_split_and_the_split_knobs_win(tmp_path):
+    cfg = sample_config(tmp_path, max_train_samples=20, max_length=32)
+    cfg.data.max_samples = 30
+    tok = build_tiny_tokenizer(500)
+    enc = xdata.load_encoded(cfg, tok)
+    assert len(enc.train) == 20 and {len(ds) for ds in [*enc.validation.values(), *enc.test.values()]} == {30}
+    cfg.data.max_test_samples = 12
+    enc = xdata.load_encoded(cfg, tok)
+    assert {len(ds) for ds in enc.validation.values()} == {30} and {len(ds) for ds in enc.test.values()} == {12}
+
+
+@pytest.mark.parametrize("rows, batch, epochs, given, expected", [
+    (600, 32, 1.0, {}, (19, 4, 1)),  # 5 evaluation rounds, a progress line a step
+    (9000, 32, 3.0, {}, (846, 170, 43)),  # the same share of a long run
+    (600, 16, 2.0, {"eval_steps": 20, "logging_steps": 5}, (76, 20, 5)),  # given values win (the smoke preset)
+    (10, 32, 0.5, {}, (1, 1, 1)),
+])
+def test_intervals_left_open_scale_with_the_run(tmp_path, rows, batch, epochs, given, expected):
+    from xlt.train.trainer import schedule
+
+    cfg = sample_config(tmp_path, batch_size=batch, epochs=epochs, **given)
+    plan = schedule(cfg, rows)
+    assert (plan.steps, plan.eval_steps, plan.logging_steps) == expected

@@ -34,6 +34,8 @@ def test_a_failing_and_a_dying_job_do_not_stop_the_sweep(tmp_path):
     traceback = open(client.download_artifacts(jobs[0].info.run_id, "error/traceback.txt")).read()
     assert traceback.startswith("Traceback") and "at_job_start" in traceback
     assert "killed by SIGKILL" in jobs[1].data.tags["xlt.error"]  # marked by the sweep, not left RUNNING
+    _, with_parent = mlflow_runs(tmp_path, "smoke", parents=True)
+    assert [r.info.status for r in with_parent if r.data.tags.get("xlt.kind") == "sweep"] == ["FAILED"]
     from aim import Repo  # the Aim sync ran although jobs failed
 
     statuses = sorted(run["mlflow"]["status"] for run in Repo(str(tmp_path / "aim")).iter_runs())
@@ -66,6 +68,8 @@ def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
     assert killed.info.status == "KILLED" and "0_tiny_fine_tune/checkpoints/checkpoint-" in checkpoint
     step = int(checkpoint.rsplit("-", 1)[1])  # the first step to end after the signal reached the job
     assert step > 30 and max(s for s, _ in metric_histories(client, killed)["train/loss"]) <= step
+    _, with_parent = mlflow_runs(tmp_path, "smoke", parents=True)
+    assert [r.info.status for r in with_parent if r.data.tags.get("xlt.kind") == "sweep"] == ["KILLED"]
 
     resumed = run_xlt(*FT_SWEEP, f"output_dir={tmp_path}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -10,6 +10,15 @@ from hydra.test_utils.launcher_common_tests import LauncherTestSuite
 from conftest import REPO
 
 
+@pytest.fixture(autouse=True)
+def hydras_own_defaults(hydra_restore_singletons):
+    """Hydra's suites assume Hydra's defaults (no version_base); tests before them set "1.3" process-wide
+    (Hydra's Compose API does). Restored after each test."""
+    from hydra.version import _UNSPECIFIED_, VersionBase
+
+    VersionBase.instance().version_base = _UNSPECIFIED_
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher_name, overrides", [("xlt", [])])
 class TestXltLauncher(LauncherTestSuite):

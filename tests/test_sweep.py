@@ -1,4 +1,5 @@
 """End to end: the smoke sweep as a user runs it, read back from MLflow."""
+import re
 import sys
 from statistics import mean
 
@@ -186,6 +187,11 @@ def test_reproduce_by_run_id_gives_the_same_metrics(smoke):
     assert copy.data.tags["xlt.reproduced_from"] == original.info.run_id
     assert copy.data.tags["xlt.config_hash"] == original.data.tags["xlt.config_hash"]
     assert metric_histories(client, copy) == metric_histories(client, original)
+    # Issue 26: the original's name, marked; the new run's id; the sweep's log format, no download bars.
+    assert copy.info.run_name == f"{original.info.run_name} (reproduced)"
+    assert f"xlt reproduce: run {copy.info.run_id} reproduces {original.info.run_id}" in result.stdout
+    assert "Downloading" not in result.stdout + result.stderr and "[INFO]" not in result.stdout
+    assert re.search(r"^\d\d:\d\d:\d\d pooling: cls ", result.stdout, re.M)
 
 
 @pytest.mark.slow
@@ -197,6 +203,7 @@ def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
     assert result.returncode == 0, result.stderr[-3000:]
     _, (shorter,) = mlflow_runs(smoke, "one_epoch")
     assert shorter.data.tags["xlt.reproduced_from"] == job_dir and shorter.data.params["train.epochs"] == "1.0"
+    assert shorter.info.run_name == f"{original.info.run_name} (reproduced with epochs=1)"
     assert [s for s, _ in metric_histories(client, shorter)["train/loss"]][-1] == 35
 
     hydra_way = run_xlt("--config-path", f"{job_dir}/.hydra", "--config-name", "config",
@@ -259,3 +266,16 @@ def test_a_job_failing_at_run_time_ends_its_run_failed(tmp_path):
     assert result.returncode != 0
     _, (run,) = mlflow_runs(tmp_path / "out", "broken")
     assert run.info.status == "FAILED" and "injected failure" in run.data.tags["xlt.error"]
+
+
+@pytest.mark.slow
+def test_a_rerun_that_skips_every_job_changes_nothing_in_aim(smoke):
+    """Last in this file: it reruns the smoke sweep into the same store."""
+    result = run_xlt("-m", "experiment=smoke", "output_dir=out", cwd=smoke.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Skipping #") == 2
+    assert "xlt sync: 0 new, 0 updated, 2 unchanged runs" in result.stdout
+    # The overrides every job shares are said once; each row holds the job's own.
+    assert result.stdout.count("experiment=smoke output_dir=out") == 1
+    assert "Every job: experiment=smoke output_dir=out" in result.stdout
+    assert re.search(r"^\| #1  \| technique=feature_extraction +\| SKIPPED ", result.stdout, re.M)

@@ -5,11 +5,15 @@ a single run (not a sweep) syncs into Aim at its end, as a sweep does once at it
 """
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 from omegaconf import DictConfig
 
 from xlt.core.errors import ConfigError
+
+RESULT_FILE_ENV = "XLT_RESULT_FILE"  # a program that starts a run (xlt reproduce) reads its result here
 
 
 def run_task(cfg: DictConfig) -> dict:
@@ -19,7 +23,11 @@ def run_task(cfg: DictConfig) -> dict:
     from xlt.train.job import train_and_test  # torch and transformers load only once a job runs
 
     try:
-        return train_and_test(cfg)
+        result = train_and_test(cfg)
+        if os.environ.get(RESULT_FILE_ENV):
+            with open(os.environ[RESULT_FILE_ENV], "w") as f:
+                json.dump(result, f)
+        return result
     except ConfigError as e:
         print(f"xlt: error: {e}", file=sys.stderr)
         sys.exit(2)

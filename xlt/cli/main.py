@@ -1,4 +1,5 @@
-"""The `xlt` command: `xlt reproduce`, `xlt report` and `xlt sync` (sweeps run through `python run.py`)."""
+"""The `xlt` command: `xlt reproduce`, `xlt report`, `xlt sync` and `xlt aim-up` (sweeps run through
+`python run.py`)."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="skip artifacts matching this glob (repeatable), e.g. 'hydra/*'")
     syn.add_argument("--watch", action="store_true", help="keep syncing until Ctrl-C")
     syn.add_argument("--interval", type=float, default=10.0, help="seconds between syncs with --watch (default 10)")
+
+    ui = commands.add_parser("aim-up", help="Aim's UI (`aim up`), its server stopped with it by any stop signal")
+    ui.add_argument("--repo", default="logs/aim", help="the Aim repository (default: logs/aim)")
+    ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    ui.add_argument("--port", type=int, default=43800, help="default: 43800")
     return parser
 
 
@@ -56,6 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             return _sync(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "aim-up":
+            return _aim_up(args)
     except ConfigError as e:
         print(f"xlt: error: {e}", file=sys.stderr)
         return 2
@@ -103,6 +111,16 @@ def _sync(args) -> int:
         counts = sync(args.mlflow_tracking_uri, repo, progress=on_terminal(sys.stderr), **options)
         print(counts.line(repo.resolve()))
     return 0
+
+
+def _aim_up(args) -> int:
+    from pathlib import Path
+
+    from xlt.cli.aim_up import aim_up
+
+    if not (Path(args.repo) / ".aim").is_dir():
+        raise ConfigError("--repo", f"{args.repo!r} is no Aim repository; a sweep or `xlt sync` makes one")
+    return aim_up(args.repo, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ first problem is reported as one line naming the field and the fix, exit code 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -95,7 +96,7 @@ def _one_line(e: BaseException) -> str:
         cause = cause.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         message = str(getattr(cause, "msg", "") or cause).strip().splitlines()[0].rstrip(".")
-        return f"{cause.full_key}: {_with_fix(cause.full_key, message)}"
+        return f"{cause.full_key}: {_with_fix(cause.full_key, message, getattr(cause, 'object_type', None))}"
     # Hydra's own hints follow its first line (e.g. the three ways out of "Ambiguous value").
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
     return "; ".join(lines) if lines else type(e).__name__
@@ -111,8 +112,9 @@ def _missing_option(missing: str) -> str:
     return f"{group or 'config'}: unknown option {option!r}{hint}"
 
 
-def _with_fix(key: str, message: str) -> str:
-    """OmegaConf's message about `key`, with the fix."""
+def _with_fix(key: str, message: str, schema=None) -> str:
+    """OmegaConf's message about `key`, with the fix; `schema`: the dataclass of the node that
+    lacks `key` (a plugin's config for Hydra's own keys)."""
     from xlt.config import suggest
 
     if "Missing mandatory value" in message:
@@ -121,6 +123,8 @@ def _with_fix(key: str, message: str) -> str:
         return "a searched field is swept on the command line itself: e.g. train.weight_decay='interval(0, 0.1)'"
     if "is not in struct" in message:
         return message + f"; to add a new key, write +{key}=..."
+    if "not in '" in message and key.startswith("hydra.") and dataclasses.is_dataclass(schema):
+        return message + suggest(key, schema, key.rpartition(".")[0])  # e.g. hydra.launcher.n_job
     if "not in '" in message:  # a mistyped key or group name
         return message + suggest(key)
     if "is not a ListConfig" in message:

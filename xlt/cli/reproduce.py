@@ -7,6 +7,7 @@ MLflow artifact under `hydra/`), so the rerun does not depend on today's `conf/`
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,10 +18,11 @@ from typing import List, Optional, Tuple
 
 import yaml
 
+from xlt.cli.app import RESULT_FILE_ENV
 from xlt.core import tags
 from xlt.core.errors import ConfigError
 from xlt.data.hub import COMMIT
-from xlt.tracking.job_run import REPRODUCED_FROM_ENV
+from xlt.tracking.job_run import REPRODUCED_FROM_ENV, RUN_NAME_ENV
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
@@ -85,23 +87,57 @@ def _pinned_revisions(environment: Path) -> List[str]:
     return [f"{part}.revision={commit}" for part, commit in commits.items() if COMMIT.fullmatch(commit)]
 
 
+def _snapshot(target: str, tracking_uri: str, into: Path) -> Tuple[Path, str, Path]:
+    """(snapshot directory, source, environment file) of a job directory or a run id."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return _from_dir(path)
+    if os.sep in target or target.startswith((".", "~")) or path.exists():
+        raise ConfigError("JOB_DIR", f"{target!r} is not a directory; give a job's output directory "
+                                     "(it holds .hydra/), or an MLflow run id")
+    if not RUN_ID.fullmatch(target):
+        raise ConfigError("RUN_ID", f"{target!r} is not a full MLflow run id (32 hex characters, as in the "
+                                    "sweep summary or the MLflow UI); or give a job's output directory")
+    return _from_run(target, tracking_uri, into)
+
+
+def _reproduced_name(snapshot: Path, overrides: List[str]) -> Optional[str]:
+    """The original run's name (from its config and overrides), marked, with any new overrides."""
+    from omegaconf import OmegaConf
+
+    from xlt.config import validate
+    from xlt.tracking.job_run import run_name
+
+    try:
+        cfg = validate(OmegaConf.load(snapshot / "config.yaml"))
+    except (ConfigError, OSError):  # the run itself will say what is wrong
+        return None
+    original = list(OmegaConf.load(snapshot / "overrides.yaml")) if (snapshot / "overrides.yaml").is_file() else []
+    changed = run_name(cfg, overrides).partition(" ")[2]
+    return f"{run_name(cfg, original)} (reproduced{' with ' + changed if changed else ''})"
+
+
 def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
+    from xlt.config import CONF_DIR
+    from xlt.core.console import quiet_third_party
+
+    quiet_third_party()  # no download bars
     with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
-        path = Path(target).expanduser()
-        if path.is_dir():
-            snapshot, source, environment = _from_dir(path)
-        elif os.sep in target or target.startswith((".", "~")) or path.exists():
-            raise ConfigError("JOB_DIR", f"{target!r} is not a directory; give a job's output directory "
-                                         "(it holds .hydra/), or an MLflow run id")
-        elif not RUN_ID.fullmatch(target):
-            raise ConfigError("RUN_ID", f"{target!r} is not a full MLflow run id (32 hex characters, as in the "
-                                        "sweep summary or the MLflow UI); or give a job's output directory")
-        else:
-            snapshot, source, environment = _from_run(target, tracking_uri, Path(tmp))
+        snapshot, source, environment = _snapshot(target, tracking_uri, Path(tmp))
         notice = _environment_notice(environment)
         if notice:
             print(notice, file=sys.stderr)
         command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
-                   "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce",
-                   "hydra.job.chdir=false", *_pinned_revisions(environment), *overrides]
-        return subprocess.call(command, env={**os.environ, REPRODUCED_FROM_ENV: source})
+                   "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce", "hydra.job.chdir=false",
+                   # xlt's log format: the snapshot holds the job's config, not xlt's Hydra settings
+                   f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/job_logging=xlt", "hydra/hydra_logging=xlt",
+                   *_pinned_revisions(environment), *overrides]
+        result = Path(tmp) / "result.json"
+        env = {**os.environ, REPRODUCED_FROM_ENV: source, RESULT_FILE_ENV: str(result)}
+        name = _reproduced_name(snapshot, overrides)
+        if name:
+            env[RUN_NAME_ENV] = name
+        code = subprocess.call(command, env=env)
+        if result.is_file():
+            print(f"xlt reproduce: run {json.loads(result.read_text())['run_id']} reproduces {source}", flush=True)
+        return code

@@ -77,6 +77,9 @@ class DataConfig:
     revision: str = "main"  # hub branch, tag or commit, resolved once per sweep like model.revision
     dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl
     train_language: str = "en"
+    # Rows per language of every evaluated split (validation and test): the size knob of a small
+    # run. max_eval_samples (validation) and max_test_samples (test) win for their split.
+    max_samples: Optional[int] = None
     max_eval_samples: Optional[int] = None  # per language, validation split
     max_test_samples: Optional[int] = None  # per language, test split
 
@@ -89,8 +92,8 @@ class TrainConfig:
     epochs: float = 3.0
     max_train_samples: Optional[int] = None
     max_length: int = 128
-    eval_steps: int = 500
-    logging_steps: int = 50
+    eval_steps: Optional[int] = None  # None: about EVAL_ROUNDS evaluation rounds per job (xlt.train.trainer)
+    logging_steps: Optional[int] = None  # None: about PROGRESS_LINES progress lines per job
     weight_decay: float = 0.0
     warmup: float = 0.0  # fraction of the training steps
     seed: int = 42

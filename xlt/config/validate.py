@@ -128,6 +128,7 @@ def _check_languages(cfg: XltConfig) -> None:
 def _check_data(cfg: XltConfig) -> None:
     d = cfg.data
     _one_of("data.source", d.source, DATA_SOURCES)
+    _positive("data.max_samples", d.max_samples, allow_none=True)
     _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
     _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
     if d.source not in ("jsonl", "sample"):
@@ -143,10 +144,10 @@ def _check_data(cfg: XltConfig) -> None:
 
 def _check_train(cfg: XltConfig) -> None:
     t = cfg.train
-    for name in ("batch_size", "eval_batch_size", "learning_rate", "epochs", "max_length",
-                 "eval_steps", "logging_steps"):
+    for name in ("batch_size", "eval_batch_size", "learning_rate", "epochs", "max_length"):
         _positive(f"train.{name}", getattr(t, name))
-    _positive("train.max_train_samples", t.max_train_samples, allow_none=True)
+    for name in ("max_train_samples", "eval_steps", "logging_steps"):
+        _positive(f"train.{name}", getattr(t, name), allow_none=True)
     if t.max_length > 512:
         raise ConfigError("train.max_length", f"{t.max_length} exceeds 512, the encoders' position limit")
     if t.weight_decay < 0:
@@ -218,16 +219,16 @@ def _fields_at(path: List[str], root: type = XltConfig) -> List[str]:
     return list(typing.get_type_hints(schema)) if schema else []
 
 
-def suggest(full_key: str, root: type = XltConfig) -> str:
+def suggest(full_key: str, root: type = XltConfig, root_key: str = "") -> str:
     """'; did you mean train.learning_rate?' for a mistyped key such as train.lr, else ''.
 
-    `root`: the schema `full_key` is relative to (a plugin's config for hydra.launcher.*)."""
-    *parent, key = full_key.split(".")
-    fields = _fields_at(parent, root)
+    `root`: the schema at `root_key` (e.g. a launcher's config at `hydra.launcher`)."""
+    *parent, key = full_key[len(root_key):].lstrip(".").split(".")
+    fields = [f for f in _fields_at(parent, root) if not f.startswith("_")]  # not Hydra's _target_
     close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
     # Abbreviations difflib misses: lr -> learning_rate, bs -> batch_size.
     close = close or [f for f in fields if "_" in f and "".join(w[0] for w in f.split("_")) == key]
-    return f"; did you mean {'.'.join([*parent, close[0]])}?" if close else ""
+    return f"; did you mean {'.'.join(filter(None, [root_key, *parent, close[0]]))}?" if close else ""
 
 
 def _unknown_key(node: DictConfig, path: List[str]) -> Optional[str]:

@@ -53,9 +53,9 @@ def _subset(cfg: XltConfig, split: str) -> dict:
     """How many rows of a split a job uses (train: a seeded random subset)."""
     if split == "train":
         return {"n": cfg.train.max_train_samples, "seed": cfg.train.seed}
-    if split == "validation":
-        return {"n": cfg.data.max_eval_samples}
-    return {"n": cfg.data.max_test_samples}
+    d = cfg.data
+    n = d.max_eval_samples if split == "validation" else d.max_test_samples
+    return {"n": d.max_samples if n is None else n}
 
 
 def _take(ds: datasets.Dataset, subset: dict) -> datasets.Dataset:

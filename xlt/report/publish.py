@@ -12,7 +12,15 @@ from xlt.report.render import Report
 from xlt.report.results import find_runs
 
 
-def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path) -> str:
+def sweep_status(statuses: List[str]) -> str:
+    """How a sweep's parent run ends: FAILED when a job failed, KILLED when the sweep was stopped
+    (a job KILLED or NOT STARTED), else FINISHED."""
+    if "FAILED" in statuses:
+        return "FAILED"
+    return "KILLED" if {"KILLED", "NOT STARTED"} & set(statuses) else "FINISHED"
+
+
+def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path, status: str = "FINISHED") -> str:
     """A run per sweep holding the report and summary metrics; the sweep's runs become its children."""
     import mlflow
 
@@ -35,7 +43,7 @@ def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path) -> s
     for name, value in metrics.items():
         client.log_metric(parent_id, name, value)
     client.log_artifacts(parent_id, str(out), "report")
-    client.set_terminated(parent_id, "FINISHED")
+    client.set_terminated(parent_id, status)
     return parent_id
 
 
@@ -46,5 +54,6 @@ def report(tracking_uri: str, out: Path, experiment: Optional[str] = None, sweep
     title = f"Sweep {sweep_id}" if sweep_id else f"Experiment {experiment}" if experiment else "All runs"
     Report(tracking_uri, runs, title, outcomes).write(out)
     if sweep_id:
-        log_parent_run(tracking_uri, sweep_id, runs, out)
+        statuses = [o.status for o in outcomes] if outcomes is not None else [r.info.status for r in runs]
+        log_parent_run(tracking_uri, sweep_id, runs, out, sweep_status(statuses))
     return out

@@ -11,20 +11,30 @@ from xlt.sweep.outcome import Outcome
 HEADER = ("job", "overrides", "status", "target acc", "wall time", "run")
 
 
-def _row(o: Outcome) -> tuple:
+def common_overrides(outcomes: List[Outcome]) -> List[str]:
+    """The overrides every job shares (the command line's fixed part), in the first job's order."""
+    shared = set.intersection(*(set(filter_overrides(o.overrides)) for o in outcomes)) if len(outcomes) > 1 else set()
+    return [o for o in filter_overrides(outcomes[0].overrides) if o in shared] if shared else []
+
+
+def _row(o: Outcome, common: List[str]) -> tuple:
     accuracy = "-" if o.target_accuracy is None else f"{o.target_accuracy:.4f}"
     seconds = "-" if not o.seconds else f"{o.seconds:.1f} s"
     status = f"{o.status} ({o.error})" if o.error else o.status
-    return (f"#{o.num}", " ".join(filter_overrides(o.overrides)) or "-", status, accuracy, seconds, o.run_id or "-")
+    own = [x for x in filter_overrides(o.overrides) if x not in common]
+    return (f"#{o.num}", " ".join(own) or "-", status, accuracy, seconds, o.run_id or "-")
 
 
 def table(outcomes: List[Outcome]) -> str:
-    """A Markdown table that also reads well as plain text."""
-    rows = [HEADER] + [_row(o) for o in sorted(outcomes, key=lambda o: o.num)]
+    """A Markdown table that also reads well as plain text; the overrides every job shares are
+    said once, above it, and each row shows the job's own."""
+    common = common_overrides(outcomes)
+    rows = [HEADER] + [_row(o, common) for o in sorted(outcomes, key=lambda o: o.num)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(HEADER))]
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(lines)
+    head = [f"Every job: {' '.join(common)}", ""] if common else []
+    return "\n".join(head + lines)
 
 
 def write(outcomes: List[Outcome], sweep_dir: Path) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from xlt.core.metrics import TARGET_MEAN, parse_metric_name
-from xlt.tracking.mlflow_reader import MlflowReader
+from xlt.tracking.mlflow_reader import MlflowReader, aim_tags
 from xlt.tracking.sync_state import SyncState
 
 TEXT_SUFFIXES = (".txt", ".log", ".yaml", ".yml", ".json", ".md", ".csv", ".tsv", ".py", ".rst")
@@ -145,7 +145,7 @@ class AimWriter:
                              "start_time": (info.start_time or 0) / 1000,
                              "end_time": info.end_time / 1000 if info.end_time else None}
         aim_run["params"] = {k: typed(v) for k, v in run.data.params.items()}
-        aim_run["tags"] = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        aim_run["tags"] = aim_tags(run)
         aim_run.description = run.data.tags.get("mlflow.note.content")
         self._write_times_and_status(aim_run, run)
 

@@ -19,6 +19,7 @@ from xlt.tracking.environment import environment
 from xlt.tracking.heartbeat import beating
 
 REPRODUCED_FROM_ENV = "XLT_REPRODUCED_FROM"  # `xlt reproduce` names the source run here, for the new run's tag
+RUN_NAME_ENV = "XLT_RUN_NAME"  # a run's name, where its starter chose one (xlt reproduce keeps the original's)
 
 
 @dataclass
@@ -136,8 +137,8 @@ def _start(cfg: XltConfig, job: JobInfo, run_tags: Dict[str, str], resume_run_id
         mlflow.set_tags(run_tags)
         mlflow.delete_tag(tags.CHECKPOINT)
         return run
-    return mlflow.start_run(experiment_id=_experiment_id(cfg), tags=run_tags,
-                            run_name=scrub(run_name(cfg, job.overrides)))
+    name = os.environ.get(RUN_NAME_ENV) or run_name(cfg, job.overrides)
+    return mlflow.start_run(experiment_id=_experiment_id(cfg), tags=run_tags, run_name=scrub(name))
 
 
 @contextmanager

@@ -21,10 +21,17 @@ def latest_points(run) -> Dict[str, list]:
     return {m.key: [m.step, m.timestamp, m.value] for m in run.data._metric_objs}
 
 
+def aim_tags(run) -> Dict[str, str]:
+    """The run's tags that Aim shows: MLflow's own (the parent run, the UI's notes) stay in MLflow."""
+    return {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+
+
 def run_meta(run) -> dict:
-    """What of a run besides metrics, to notice a change (status, end, tags, params)."""
-    return {"status": run.info.status, "end_time": run.info.end_time,
-            "n_params": len(run.data.params), "tags": [list(t) for t in sorted(run.data.tags.items())]}
+    """What of a run the sync writes besides metrics, to notice a change: status, end, params,
+    tags and description. A change Aim would not show (e.g. a new parent run) is no change."""
+    return {"status": run.info.status, "end_time": run.info.end_time, "n_params": len(run.data.params),
+            "tags": [list(t) for t in sorted(aim_tags(run).items())],
+            "description": run.data.tags.get("mlflow.note.content")}
 
 
 class MlflowReader:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from xlt.config import XltConfig, config_hash, validate
 from xlt.core.console import quiet_third_party
-from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY
+from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY, metric_name
 from xlt.data.hub import ModelSource, Pin, model_source
 from xlt.data.splits import EncodedData, data_pin, load_encoded
 from xlt.model.features import features_of
@@ -32,7 +32,7 @@ from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
 from xlt.train.progress import ProgressLog
 from xlt.train.selection import ModelSelection, test_selected
-from xlt.train.trainer import build_trainer
+from xlt.train.trainer import build_trainer, schedule
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,8 @@ def _run(job: JobContext) -> dict:
         train(job, trainer)
         test(job, trainer, data)
         score = _callback(trainer, MlflowMetrics).last.get(TARGET_ACCURACY, float("nan"))
-        log.info("%s %s: mean target-language test accuracy %.4f", cfg.model.name, cfg.technique.name, score)
+        log.info("%s %s: mean target-language test accuracy %.4f (run %s)", cfg.model.name, cfg.technique.name,
+                 score, run.info.run_id)
         return {"run_id": run.info.run_id, "target_accuracy": score}
 
 
@@ -146,11 +147,26 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     """The tokenized splits, as cached encoder features where the technique allows; and the
     model that reads them."""
     data = load_encoded(job.cfg, tokenizer, job.pin)
+    _log_rows(job.cfg, data)
     if job.caches_features:
         return features_of(job.cfg, job.source, model, tokenizer, pooling, data), CachedHead(model)
     if pooling != "cls":  # the heads pool with the first token themselves
         return data, PooledClassifier(model, pooling)
     return data, model
+
+
+def _log_rows(cfg: XltConfig, data: EncodedData) -> None:
+    """How many rows the job trains and evaluates on: metrics `train/rows`, `<split>/<lang>/rows`."""
+    import mlflow
+
+    rows = {metric_name("train", "rows"): len(data.train)}
+    for split, by_lang in (("validation", data.validation), ("test", data.test)):
+        rows.update({metric_name(split, "rows", lang): len(ds) for lang, ds in by_lang.items()})
+    mlflow.log_metrics(rows, step=0)
+    sizes = {split: sorted({len(ds) for ds in by_lang.values()}) for split, by_lang in
+             (("validation", data.validation), ("test", data.test))}
+    log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train),
+             cfg.data.train_language, "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
 
 
 def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
@@ -168,6 +184,9 @@ def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
         callbacks.append(aim_callback(cfg))
     trainer = build_trainer(cfg, model, tokenizer, data, info.dir, callbacks, cached_features=job.caches_features)
     job.stop.attach(trainer, job.resume[1] if job.resume else None)
+    plan = schedule(cfg, len(data.train))
+    log.info("%d training steps (%d rows, batch %d, epochs %g): validation every %d steps, progress every %d",
+             plan.steps, len(data.train), cfg.train.batch_size, cfg.train.epochs, plan.eval_steps, plan.logging_steps)
     return trainer
 
 

@@ -1,6 +1,8 @@
 """Trainer setup: dynamic padding, length-grouped batches, per-language evaluation."""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
@@ -17,6 +19,25 @@ from transformers import (
 
 from xlt.config import XltConfig
 from xlt.data.splits import EncodedData
+
+EVAL_ROUNDS = 5  # evaluation rounds per job where train.eval_steps is not given
+PROGRESS_LINES = 20  # progress lines per job where train.logging_steps is not given
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How many optimizer steps a job takes, and how often it evaluates and reports progress."""
+    steps: int
+    eval_steps: int
+    logging_steps: int
+
+
+def schedule(cfg: XltConfig, train_rows: int) -> Schedule:
+    """The job's steps (as Trainer counts them: one device, no accumulation); the intervals the
+    config leaves open scale with them, so that a small run reports as much as a large one."""
+    steps = max(1, math.ceil(cfg.train.epochs * math.ceil(train_rows / cfg.train.batch_size)))
+    return Schedule(steps, cfg.train.eval_steps or math.ceil(steps / EVAL_ROUNDS),
+                    cfg.train.logging_steps or math.ceil(steps / PROGRESS_LINES))
 
 
 def precision_flags(precision: str) -> dict:
@@ -37,7 +58,7 @@ def _accuracy(prediction) -> dict:
 def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
                   callbacks: List[TrainerCallback], cached_features: bool = False) -> Trainer:
     """A Trainer over token ids (dynamic padding, length-grouped) or cached features."""
-    t = cfg.train
+    t, plan = cfg.train, schedule(cfg, len(data.train))
     args = TrainingArguments(
         output_dir=str(job_dir / "checkpoints"),
         per_device_train_batch_size=t.batch_size,
@@ -48,8 +69,8 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         warmup_steps=float(t.warmup),  # a float in [0, 1) is a fraction of the steps
         seed=t.seed,
         eval_strategy="steps",
-        eval_steps=t.eval_steps,
-        logging_steps=t.logging_steps,
+        eval_steps=plan.eval_steps,
+        logging_steps=plan.logging_steps,
         save_strategy="no",
         report_to="none",
         # Token batches are grouped by the precomputed `length` column; features have no length.
