@@ -30,9 +30,11 @@ CASES = {
     # At the default eval_steps=500 the cases above evaluate once or twice, so en_dev can only
     # pick the last step; evaluating every epoch shows the selection at work.
     "feature_extraction (default), 9000 rows, eval every epoch": [
-        "technique=feature_extraction", "train.eval_steps=282"],
+        "technique=feature_extraction", "train.eval_steps=282"],  # after PINNED: wins
 }
 SEED = "seed's way feature_extraction, 1000 rows"
+# The intervals these figures were measured with (the defaults then; now they scale with the run).
+PINNED = ["train.eval_steps=500", "train.logging_steps=50"]
 
 
 def xlt_default(model: Path, data: Path, overrides) -> dict:
@@ -42,7 +44,8 @@ def xlt_default(model: Path, data: Path, overrides) -> dict:
     out = Path(tempfile.mkdtemp(prefix="xlt-protocol-"))
     wall, _ = timed([sys.executable, "run.py", "model=local", f"model.path={model}", "data=jsonl",
                      f"data.dir={data}", f"data.max_eval_samples={EVAL}", f"data.max_test_samples={TEST}",
-                     *overrides, "tracking.experiment=protocol", "tracking.aim.sync=false", f"output_dir={out}"])
+                     *PINNED, *overrides, "tracking.experiment=protocol", "tracking.aim.sync=false",
+                     f"output_dir={out}"])
     client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("protocol").experiment_id])
     m, p = run.data.metrics, run.data.params
