@@ -147,7 +147,7 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     """The tokenized splits, as cached encoder features where the technique allows; and the
     model that reads them."""
     data = load_encoded(job.cfg, tokenizer, job.pin)
-    _log_rows(job.cfg, data)
+    _log_rows(job, data)
     if job.caches_features:
         return features_of(job.cfg, job.source, model, tokenizer, pooling, data), CachedHead(model)
     if pooling != "cls":  # the heads pool with the first token themselves
@@ -155,14 +155,17 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     return data, model
 
 
-def _log_rows(cfg: XltConfig, data: EncodedData) -> None:
-    """How many rows the job trains and evaluates on: metrics `train/rows`, `<split>/<lang>/rows`."""
+def _log_rows(job: JobContext, data: EncodedData) -> None:
+    """How many rows the job trains and evaluates on: metrics `train/rows`, `<split>/<lang>/rows`
+    (logged once: a resumed run has them)."""
     import mlflow
 
+    cfg = job.cfg
     rows = {metric_name("train", "rows"): len(data.train)}
     for split, by_lang in (("validation", data.validation), ("test", data.test)):
         rows.update({metric_name(split, "rows", lang): len(ds) for lang, ds in by_lang.items()})
-    mlflow.log_metrics(rows, step=0)
+    if job.resume is None:
+        mlflow.log_metrics(rows, step=0)
     sizes = {split: sorted({len(ds) for ds in by_lang.values()}) for split, by_lang in
              (("validation", data.validation), ("test", data.test))}
     log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train),
