@@ -145,7 +145,8 @@ def test_aim_shows_mlflow_times_and_status(sweep):
 def test_a_parent_run_nests_the_sweep_and_holds_the_report(sweep):
     _, sweep_dir, client, runs = sweep
     (parent,) = [r for r in runs if r.data.tags.get("xlt.kind") == "sweep"]
-    assert parent.data.tags["xlt.sweep_id"] == sweep_dir.name and parent.info.status == "FINISHED"
+    # Issue 26: a sweep in which a job failed ends its parent run FAILED (not a green tick).
+    assert parent.data.tags["xlt.sweep_id"] == sweep_dir.name and parent.info.status == "FAILED"
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs(runs))
     assert parent.data.metrics["runs/finished"] == 3 and parent.data.metrics["runs/failed"] == 1
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
