@@ -15,6 +15,7 @@ def serving(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_a_stop_signal_ends_aims_server_too(tmp_path):
     from aim.sdk.repo import Repo

@@ -124,6 +124,7 @@ def test_same_config_gives_the_same_metrics(smoke):
     assert (smoke / "cache" / "tokenized").is_dir()
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
     # Four "GPUs" on a CPU machine: torch sees none, but each job must be handed its own.

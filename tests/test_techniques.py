@@ -29,6 +29,7 @@ train:
 """
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_a_technique_of_ones_own_runs_end_to_end_without_touching_xlt(tmp_path):
     (tmp_path / "last_layer.py").write_text(textwrap.dedent(LAST_LAYER))
@@ -71,6 +72,7 @@ hub_id: example/para
 """
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_a_second_task_is_a_config_and_its_own_rows(tmp_path):
     """A two-label task with other field names, from JSONL files: read, checked, trained, tested."""
