@@ -1,5 +1,5 @@
 """Queries and fixes of the MLflow store: what a rerun may skip or resume, the runs of a sweep's
-jobs, and runs a dead job process left RUNNING.
+jobs, and ending runs a dead job process left RUNNING.
 
 Runs are matched by the `xlt.config_hash` tag (xlt.config.config_hash), so a rerun finds
 its earlier runs whatever sweep directory or date they were written under.
@@ -52,13 +52,6 @@ def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple
         if checkpoint and Path(checkpoint).is_dir():
             return run.info.run_id, Path(checkpoint)
     return None
-
-
-def fail_orphans(uri: str, experiment: str, job_dir: Path, message: str, status: str = "FAILED") -> List[str]:
-    """End every run a dead job process left RUNNING (as FAILED by default); returns their ids."""
-    runs = _search(uri, experiment, f"attributes.status = 'RUNNING' and tags.`{tags.JOB_DIR}` = '{job_dir}'")
-    end_runs(uri, runs, message, status)
-    return [run.info.run_id for run in runs]
 
 
 def sweep_job_runs(uri: str, experiment: str, sweep_id: str) -> Dict[int, List]:
