@@ -176,7 +176,10 @@ def test_the_guarantees_hold_under_hydras_joblib_launcher(tmp_path):
     rows = summary_rows(tmp_path)
     assert rows[0] == rows[1] == "FAILED" and rows[2] in ("FAILED", "FINISHED")
     _, runs = mlflow_runs(tmp_path, "smoke")
-    assert len(runs) == 3 and "RUNNING" not in {r.info.status for r in runs}
+    # loky ends the other workers when job 1 dies: a job it ended before its run started has no
+    # run (its row says so); whichever runs started, none is left RUNNING. (Which jobs started
+    # their runs first is a race between the workers.)
+    assert 1 <= len(runs) <= 3 and {r.info.status for r in runs} <= {"FAILED", "FINISHED"}
 
     again = run_xlt(*sweep)
     assert again.returncode == 0, again.stderr[-3000:]
