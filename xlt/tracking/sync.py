@@ -13,6 +13,7 @@ a crash the next sync rewrites the points since the last save, which Aim overwri
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -47,8 +48,6 @@ def _changed(state: SyncState, run) -> List[str]:
 class Syncer:
     def __init__(self, tracking_uri: str, aim_repo: Path, experiments: Sequence[str] = (),
                  exclude_artifacts: Sequence[str] = ()):
-        import os
-
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         logging.getLogger("aim").setLevel(logging.WARNING)  # its run-status chatter, under Hydra's INFO
         # The writer force-resumes runs only this sync writes: Aim's data-corruption warning would only alarm.
