@@ -55,3 +55,25 @@ def test_a_difference_within_seed_noise_is_flagged():
     tidy.loc[tidy["run_id"].map(bump), "accuracy"] += 0.09
     (batch,) = [s for s in findings(runs, tidy) if s.startswith("train.batch_size:")]
     assert "within seed noise" in batch
+
+
+def test_a_techniques_own_defaults_are_not_a_sweep():
+    """Learning rates that come with each technique differ between runs, but no run of one
+    technique differs from another in them; a LoRA rank swept within lora does."""
+    from xlt.report.results import varied_fields
+
+    runs = pd.DataFrame([
+        {"model": "m", "technique": "fine_tune", "train.learning_rate": 5e-5, "technique.lora.rank": None,
+         "train.seed": 1},
+        {"model": "m", "technique": "fine_tune", "train.learning_rate": 5e-5, "technique.lora.rank": None,
+         "train.seed": 2},
+        {"model": "m", "technique": "lora", "train.learning_rate": 5e-4, "technique.lora.rank": 4, "train.seed": 1},
+        {"model": "m", "technique": "lora", "train.learning_rate": 5e-4, "technique.lora.rank": 8, "train.seed": 1},
+    ])
+    assert varied_fields(runs) == ["technique.lora.rank"]
+    assert varied_fields(runs.iloc[:3]) == []
+    said = "\n".join(findings(runs.assign(run_id=[f"r{i}" for i in range(4)], status="FINISHED", duration_s=1.0),
+                              pd.DataFrame([{"run_id": f"r{i}", "split": "test", "lang": lang, "accuracy": 0.5 + i / 10,
+                                             "technique": t} for i, t in enumerate(["fine_tune"] * 2 + ["lora"] * 2)
+                                            for lang in ("en", "de", "target_mean")])))
+    assert "train.learning_rate" not in said and "technique.lora.rank: 4 -> 0.700 (1 runs), 8 -> 0.800" in said

@@ -1,46 +1,15 @@
 """Which parameters train, per architecture, and that cached heads equal the models' own."""
 import pytest
 import torch
-from transformers import (
-    BertConfig,
-    BertForPreTraining,
-    DistilBertConfig,
-    DistilBertForMaskedLM,
-    XLMRobertaConfig,
-    XLMRobertaForMaskedLM,
-)
 
-from xlt.config import ModelConfig, TinyShape, task_preset
+from xlt.config import ModelConfig, TinyShape
 from xlt.data.hub import model_source
 from xlt.model.freezing import freeze_encoder
 from xlt.model.heads import PooledClassifier, classify
 from xlt.model.loading import build_tiny_tokenizer, load_model, load_tokenizer
 from xlt.model.pooling import pool
 
-from conftest import E5, needs_shared
-
-LABELS = task_preset("xnli").labels
-
-SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-             intermediate_size=64, max_position_embeddings=64)
-
-
-def saved_encoder(tmp_path, kind):
-    """A checkpoint saved from the class its hub repo was saved from: the pretraining model."""
-    if kind == "bert":  # bert-base-multilingual-*: BertForPreTraining, with a pretrained pooler
-        model = BertForPreTraining(BertConfig(**SMALL))
-    elif kind == "xlmr":  # xlm-roberta-base: XLMRobertaForMaskedLM, no pooler
-        model = XLMRobertaForMaskedLM(XLMRobertaConfig(**SMALL, pad_token_id=1))
-    else:  # distilbert-base-multilingual-cased: DistilBertForMaskedLM
-        model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2,
-                                                       hidden_dim=64, max_position_embeddings=64))
-    model.save_pretrained(tmp_path / kind)
-    return load_local(tmp_path / kind)
-
-
-def load_local(path):
-    cfg = ModelConfig(name=path.name, source="local", path=str(path))
-    return load_model(cfg, model_source(cfg), None, LABELS)
+from conftest import E5, LABELS, load_local, needs_shared, saved_encoder
 
 
 def trainable_after_freezing(model, missing):

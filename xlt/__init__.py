@@ -17,9 +17,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """`xlt.load_results`, imported only when asked for (it brings pandas and MLflow)."""
+    """`xlt.load_results`, `xlt.load_saved`: imported only when asked for (they bring pandas,
+    MLflow, torch)."""
     if name in ("load_results", "load_curves"):
         from xlt.report import results
 
         return getattr(results, name)
+    if name == "load_saved":
+        from xlt.train.saved import load_saved
+
+        return load_saved
     raise AttributeError(f"module 'xlt' has no attribute {name!r}")

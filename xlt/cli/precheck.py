@@ -83,12 +83,33 @@ _PLUGIN_OPTIONS = {
 }
 
 
-def _one_line(e: BaseException) -> str:
+def _unset_section(overrides: List[str]) -> Optional[str]:
+    """`technique.lora.rank=4` with technique=fine_tune: a field inside a section that the chosen
+    option leaves empty (OmegaConf only asserts); the options of its group that set it."""
+    from omegaconf import OmegaConf
+
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        group, _, rest = key.partition(".")
+        section = key.rpartition(".")[0]
+        if not rest or section == group or not (CONF_DIR / group).is_dir():
+            continue
+        within = {True: section, False: rest.rpartition(".")[0]}  # a global package, or the group's own
+        setting = [p.stem for p in sorted((CONF_DIR / group).glob("*.yaml"))
+                   if OmegaConf.select(OmegaConf.load(p), within["_global_" in p.read_text()]) is not None]
+        if setting:
+            return f"{key}: {section} is empty with this {group}; it is set by {group}={'|'.join(setting)}"
+    return None
+
+
+def _one_line(e: BaseException, overrides: List[str] = ()) -> str:
     from hydra.errors import MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(e, ConfigError):
         return str(e)
+    if isinstance(e, AssertionError) and "NoneType" in str(e) and _unset_section(overrides):
+        return _unset_section(overrides)
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
         return _missing_option(e.missing_cfg_file)
     cause = e
@@ -239,7 +260,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
         _check_tracking(jobs)
         _check_hub(jobs)
     except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line
-        return _one_line(e)
+        return _one_line(e, overrides)
     return None
 
 

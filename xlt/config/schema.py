@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -54,13 +54,26 @@ class TaskConfig:
 
 
 @dataclass
+class LoraOptions:
+    """LoRA adapters (technique=lora, through peft): rank, scale alpha/rank, their dropout."""
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    # `auto`: the attention projections peft names for the architecture (BERT and XLM-R
+    # query/value, DistilBERT q_lin/v_lin); or a list of module names, e.g. [query,key,value].
+    target_modules: Any = "auto"
+
+
+@dataclass
 class TechniqueConfig:
-    # A module of xlt/techniques (fine_tune, feature_extraction), or any name with `module` set.
+    # A module of xlt/techniques (fine_tune, feature_extraction, lora, bitfit), or any name
+    # with `module` set.
     name: str = MISSING
     module: Optional[str] = None  # the technique's module when it lives outside xlt/techniques
     # feature_extraction: run the frozen encoder once and train the head on cached
     # features; false runs the encoder at every step (the slow path, for comparison).
     cache_features: bool = True
+    lora: Optional[LoraOptions] = None  # set by conf/technique/lora.yaml
 
 
 @dataclass
@@ -103,6 +116,10 @@ class TrainConfig:
     # (`last`), or the best mean target-language one (`target_dev`, an oracle).
     select: str = "en_dev"
     dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
+    # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
+    # MLflow artifact, in the smallest form that reloads (xlt.load_saved); `none`: keep nothing.
+    # Each technique's YAML sets its default (on where the weights are small).
+    save: str = "none"
 
 
 @dataclass

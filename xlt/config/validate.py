@@ -21,6 +21,7 @@ DATA_SOURCES = ("hub", "jsonl", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("auto", "cls", "mean")
 SELECTIONS = ("en_dev", "last", "target_dev")
+SAVES = ("none", "selected")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 TECHNIQUES_PACKAGE = "xlt.techniques"
 
@@ -32,7 +33,7 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     """
     if isinstance(cfg, DictConfig):
         cfg = _typed(cfg)
-    for check in (_check_model, _check_technique, _check_languages, _check_data, _check_train,
+    for check in (_check_model, _check_technique, _check_lora, _check_languages, _check_data, _check_train,
                   _check_selection, _check_outputs):
         check(cfg)
     return cfg
@@ -114,6 +115,22 @@ def _check_technique(cfg: XltConfig) -> None:
                                         f"{', '.join(builtin_techniques())} (or set technique.module)")
 
 
+def _check_lora(cfg: XltConfig) -> None:
+    lora = cfg.technique.lora
+    if lora is None:
+        return
+    _positive("technique.lora.rank", lora.rank)
+    _positive("technique.lora.alpha", lora.alpha)
+    if not 0 <= lora.dropout < 1:
+        raise ConfigError("technique.lora.dropout", f"is a probability in [0, 1), got {lora.dropout}")
+    targets = lora.target_modules
+    if targets == "auto":
+        return
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
+        raise ConfigError("technique.lora.target_modules", f"is auto or a list of module names, got {targets!r}; "
+                                                           "e.g. technique.lora.target_modules=[query,value]")
+
+
 def _check_languages(cfg: XltConfig) -> None:
     langs, task = cfg.languages.eval, cfg.task
     if not langs:
@@ -155,6 +172,7 @@ def _check_train(cfg: XltConfig) -> None:
     if not 0 <= t.warmup < 1:
         raise ConfigError("train.warmup", f"is a fraction of the training steps in [0, 1), got {t.warmup}")
     _one_of("train.precision", t.precision, PRECISIONS)
+    _one_of("train.save", t.save, SAVES)
     if t.dropout is not None and not 0 <= t.dropout < 1:
         raise ConfigError("train.dropout", f"is a probability in [0, 1), got {t.dropout}; "
                                            "null keeps the checkpoint's")

@@ -60,9 +60,15 @@ def swept_fields(runs: List) -> List[str]:
 
 
 def varied_fields(runs: pd.DataFrame) -> List[str]:
-    """The config fields of a `run_table` that vary between runs, the seed aside: what a row of the
-    report and a finding compare."""
-    return [c for c in runs.columns if "." in c and c != "train.seed"]
+    """The config fields of a `run_table` swept beside the model and the technique, the seed aside:
+    what a row of the report and a finding compare. A field counts only where it differs between
+    runs of one model and technique: the learning rates and epochs each technique brings are its
+    defaults, not a sweep over them."""
+    fields = [c for c in runs.columns if "." in c and c != "train.seed"]
+    if runs.empty:
+        return fields
+    within = runs.groupby(["model", "technique"], dropna=False)
+    return [f for f in fields if (within[f].nunique(dropna=False) > 1).any()]
 
 
 def _number(text: Optional[str]):

@@ -23,14 +23,15 @@ from xlt.data.splits import EncodedData, data_pin, load_encoded
 from xlt.model.features import features_of
 from xlt.model.freezing import count_parameters
 from xlt.model.heads import CachedHead, PooledClassifier
-from xlt.model.loading import load_model, load_tokenizer, set_head_dropout
+from xlt.model.loading import set_head_dropout
 from xlt.model.pooling import resolve_pooling
-from xlt.techniques import load_technique
+from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.store import replace_dead_attempts, resumable_run
 from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
 from xlt.train.progress import ProgressLog
+from xlt.train.saved import save_selected
 from xlt.train.selection import ModelSelection, test_selected
 from xlt.train.trainer import build_trainer, schedule
 
@@ -113,10 +114,12 @@ def _run(job: JobContext) -> dict:
     with mlflow_run(cfg, job.raw, job.info, job.loaded, resume_run_id=job.resume and job.resume[0]) as run:
         set_seed(cfg.train.seed)
         model, tokenizer, pooling = build_model(job)
-        data, model = prepare_data(job, model, tokenizer, pooling)
-        trainer = build_job_trainer(job, model, tokenizer, data)
+        data, reader = prepare_data(job, model, tokenizer, pooling)
+        trainer = build_job_trainer(job, reader, tokenizer, data)
         train(job, trainer)
-        test(job, trainer, data)
+        selected = test(job, trainer, data)
+        if cfg.train.save == "selected":
+            save_selected(job, model, tokenizer, pooling, selected)
         score = _callback(trainer, MlflowMetrics).last.get(TARGET_ACCURACY, float("nan"))
         log.info("%s %s: mean target-language test accuracy %.4f (run %s)", cfg.model.name, cfg.technique.name,
                  score, run.info.run_id)
@@ -128,11 +131,9 @@ def build_model(job: JobContext):
     import mlflow
 
     cfg = job.cfg
-    tokenizer = load_tokenizer(cfg.model, job.source)
-    model, newly_initialised = load_model(cfg.model, job.source, tokenizer, cfg.task.labels)
+    tokenizer, model, newly_initialised = prepared_classifier(cfg.model, job.source, cfg.task.labels, cfg.technique)
     if newly_initialised:
         log.info("initialised from scratch (not in the checkpoint): %s", ", ".join(newly_initialised))
-    job.technique.prepare(model, newly_initialised, cfg.technique)
     if cfg.train.dropout is not None:
         set_head_dropout(model, cfg.train.dropout)
     pooling, why = resolve_pooling(cfg.model, job.source)
@@ -203,8 +204,9 @@ def train(job: JobContext, trainer) -> None:
     job.stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
 
 
-def test(job: JobContext, trainer, data: EncodedData) -> None:
-    """Test the selected weights (`test/...`) and the last ones (`test_last/...`)."""
+def test(job: JobContext, trainer, data: EncodedData) -> int:
+    """Test the selected weights (`test/...`) and the last ones (`test_last/...`); the model
+    keeps the selected ones. Returns their step."""
     import mlflow
 
     selected = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
@@ -213,6 +215,7 @@ def test(job: JobContext, trainer, data: EncodedData) -> None:
              selected, job.cfg.train.select, trainer.state.global_step)
     for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it
         getattr(callback, "close", lambda: None)()
+    return selected
 
 
 def _callback(trainer, kind: type):

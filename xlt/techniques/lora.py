@@ -1,0 +1,105 @@
+"""LoRA (Hu et al., 2022) through Hugging Face peft: low-rank adapters on the encoder's attention
+projections train, the pretrained weights stay frozen, the head trains in full
+(conf/technique/lora.yaml; options under technique.lora).
+
+The adapters are injected into the transformers model in place, so every other part of xlt
+(pooling, heads, selection, checkpoints) sees the same model class. Saved weights are peft's
+own format, the head included as `modules_to_save`: `PeftModel.from_pretrained(base, directory)`
+reloads the trained classifier.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import List
+
+from xlt.config import TechniqueConfig
+from xlt.config.schema import LoraOptions
+from xlt.core.errors import ConfigError
+from xlt.model.freezing import freeze_encoder
+
+log = logging.getLogger(__name__)
+ADAPTER_FILE = "adapter_model.safetensors"
+PEFT_PREFIX = "base_model.model."  # where a PeftModel holds the transformers model
+
+
+# peft's table of each model type's attention projections lacks DistilBERT's.
+MORE_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+
+def target_modules(model, options: LoraOptions) -> List[str]:
+    """The modules that get adapters: the list given, or for `auto` the attention projections
+    peft names for the model type (query/value for BERT and XLM-R)."""
+    if options.target_modules != "auto":
+        return list(options.target_modules)
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+    kind = model.config.model_type
+    targets = PEFT_TARGETS.get(kind) or MORE_TARGETS.get(kind)
+    if not targets:
+        raise ConfigError("technique.lora.target_modules", f"peft names no attention projections for model type "
+                                                           f"{kind!r}; list them: one or more of {_linear(model)}")
+    return list(targets)
+
+
+def _linear(model) -> str:
+    from torch import nn
+
+    modules = model.base_model.named_modules()
+    return ", ".join(sorted({name.rsplit(".", 1)[-1] for name, m in modules if isinstance(m, nn.Linear)}))
+
+
+def prepare(model, newly_initialised: List[str], cfg: TechniqueConfig) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    options = cfg.lora
+    targets = target_modules(model, options)
+    config = LoraConfig(r=options.rank, lora_alpha=options.alpha, lora_dropout=options.dropout, target_modules=targets)
+    try:
+        inject_adapter_in_model(config, model)
+    except ValueError as e:  # none of the names is a module of this model
+        raise ConfigError("technique.lora.target_modules", f"{targets} match no module of this "
+                                                           f"{model.config.model_type} model; its linear layers: "
+                                                           f"{_linear(model)}") from e
+    adapters = [name for name, _ in model.named_parameters() if ".lora_" in name]
+    freeze_encoder(model, newly_initialised, keep=adapters)
+    adapted = sorted({name.split(".lora_")[0].rsplit(".", 1)[1] for name in adapters})
+    log.info("LoRA (rank %d, alpha %g): adapters on %d modules (%s)", options.rank, options.alpha,
+             len(adapters) // 2, ", ".join(adapted))
+
+
+def caches_features(cfg: TechniqueConfig) -> bool:
+    return False  # the adapters change the encoder's output at every step
+
+
+def _head(model) -> dict:
+    """The trainable parameters outside the adapters: the head (and a newly initialised pooler)."""
+    return {name: p for name, p in model.named_parameters() if p.requires_grad and ".lora_" not in name}
+
+
+def save_weights(model, directory: Path) -> None:
+    """peft's adapter files, with the head as `modules_to_save`, as `PeftModel.save_pretrained`
+    writes them."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    head = _head(model)
+    state = {**get_peft_model_state_dict(model), **{name: p.detach() for name, p in head.items()}}
+    save_file({PEFT_PREFIX + name: t.cpu().contiguous() for name, t in state.items()},
+              str(Path(directory) / ADAPTER_FILE))
+    config = dataclasses.replace(model.peft_config["default"], task_type="SEQ_CLS", inference_mode=True,
+                                 modules_to_save=sorted({name.rsplit(".", 1)[0] for name in head}),
+                                 base_model_name_or_path=model.name_or_path or None)
+    config.save_pretrained(directory)
+
+
+def load_weights(model, directory: Path) -> None:
+    """Into a model prepared by `prepare`: the adapters through peft, the head as it is named."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = {name[len(PEFT_PREFIX):]: t for name, t in load_file(str(Path(directory) / ADAPTER_FILE)).items()}
+    adapters = {name: t for name, t in state.items() if ".lora_" in name}
+    set_peft_model_state_dict(model, adapters)
+    model.load_state_dict({name: t for name, t in state.items() if name not in adapters}, strict=False)
