@@ -1,7 +1,7 @@
 """Parameter-efficient techniques: LoRA through peft and BitFit; which parameters train on each
 architecture, their defaults, and the selected weights saved and reloaded."""
 import json
-from pathlib import Path
+import sys
 
 import pytest
 import torch
@@ -12,7 +12,7 @@ from xlt.config.schema import LoraOptions, TechniqueConfig
 from xlt.techniques import load_technique
 from xlt.train.selection import ModelSelection
 
-from conftest import SMALL, mlflow_runs, run_xlt, saved_encoder
+from conftest import SMALL, metric_histories, mlflow_runs, run_xlt, saved_encoder
 
 HEADS = {"bert": {"classifier"}, "xlmr": {"classifier.dense", "classifier.out_proj"},
          "distilbert": {"pre_classifier", "classifier"}}
@@ -83,7 +83,7 @@ def composed(*overrides):
 
 def test_each_technique_resolves_its_own_defaults_and_overrides_win():
     cfg = composed("technique=lora")
-    assert (cfg.train.learning_rate, cfg.train.save) == (5e-4, "selected")
+    assert (cfg.train.learning_rate, cfg.train.batch_size, cfg.train.save) == (1e-3, 16, "selected")
     assert (cfg.technique.lora.rank, cfg.technique.lora.alpha, cfg.technique.lora.target_modules) == (8, 16, "auto")
     assert composed("technique=fine_tune").train.save == "none"  # hundreds of MB per job: off
     assert composed("technique=feature_extraction").train.save == "selected"
@@ -103,7 +103,7 @@ def test_the_techniques_preset_sweeps_every_technique_with_its_own_defaults():
     assert "learning_rate" not in preset.train and "epochs" not in preset.train  # each technique's own
     rates = {t: composed("experiment=techniques", "model=tiny", "data=sample", f"technique={t}").train.learning_rate
              for t in swept}
-    assert rates == {"fine_tune": 5e-5, "feature_extraction": 1e-3, "lora": 5e-4, "bitfit": 5e-4}
+    assert rates == {"fine_tune": 5e-5, "feature_extraction": 1e-3, "lora": 1e-3, "bitfit": 2e-3}
 
 
 def tiny_checkpoint(path, seed):
@@ -138,17 +138,10 @@ def accuracy_on(model, tokenizer, lang):
     return (predicted == torch.tensor(rows["label"])).float().mean().item()
 
 
-@pytest.mark.slow
-def test_every_technique_saves_its_selected_weights_and_they_reload(tmp_path):
-    """One sweep, four techniques, `train.save=selected`: each folder is logged to MLflow, reloads
-    with xlt.load_saved to the job's own test accuracy, and with the library's own loaders where
-    there is one (peft for LoRA, transformers for fine-tuning); a changed base checkpoint is refused."""
-    from peft import PeftModel
-    from transformers import AutoModelForSequenceClassification
-
-    import xlt
-    from xlt.core.errors import ConfigError
-
+@pytest.fixture(scope="module")
+def saved_sweep(tmp_path_factory):
+    """One sweep of a local checkpoint, four techniques, `train.save=selected`."""
+    tmp_path = tmp_path_factory.mktemp("saved")
     base, out = tmp_path / "base", tmp_path / "out"
     tiny_checkpoint(base, seed=0)
     result = run_xlt("-m", "model=local", f"model.path={base}", "data=sample", "languages.eval=[en,de]",
@@ -157,43 +150,94 @@ def test_every_technique_saves_its_selected_weights_and_they_reload(tmp_path):
                      f"output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
     client, runs = mlflow_runs(out, "saved")
-    saved = {}
-    for run in runs:
-        technique = run.data.params["technique"]
-        folder = next(Path(run.data.params["output_dir"]).glob(f"multirun/*/*_{technique}/selected"))
+    folders = {r.data.params["technique"]: next(out.glob(f"multirun/*/*_{r.data.params['technique']}/selected"))
+               for r in runs}
+    return base, out, client, {r.data.params["technique"]: r for r in runs}, folders
+
+
+def probe_of(folder):
+    meta = json.loads((folder / "xlt_saved.json").read_text())
+    return meta["probe"]["pairs"], torch.tensor(meta["probe"]["logits"])
+
+
+@pytest.mark.slow
+def test_every_technique_logs_its_selected_weights_and_xlt_reloads_them(saved_sweep):
+    """Each folder is the run's MLflow artifact, and xlt.load_saved rebuilds the classifier the job
+    tested: the same test accuracy, the same logits."""
+    import xlt
+
+    _, _, client, runs, folders = saved_sweep
+    for technique, run in runs.items():
+        folder = folders[technique]
         logged = {a.path for a in client.list_artifacts(run.info.run_id, "selected")}
         assert logged == {f"selected/{f.name}" for f in folder.iterdir()}
         meta = json.loads((folder / "xlt_saved.json").read_text())
         assert meta["run_id"] == run.info.run_id and meta["step"] == run.data.metrics["test/selected_step"]
         model, tokenizer = xlt.load_saved(folder)
         assert accuracy_on(model, tokenizer, "en") == pytest.approx(run.data.metrics["test/en/accuracy"])
-        assert torch.allclose(probe(model, tokenizer, meta["probe"]["pairs"]), torch.tensor(meta["probe"]["logits"]),
-                              atol=1e-5)
-        saved[technique] = (folder, meta, tokenizer)
-
-    folder, meta, tokenizer = saved["lora"]
-    assert sorted(f.name for f in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
-                                                        "xlt_saved.json"]
-    with_peft = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base), folder).eval()
-    assert torch.allclose(probe(with_peft, tokenizer, meta["probe"]["pairs"]), torch.tensor(meta["probe"]["logits"]),
-                          atol=1e-5)
-    folder, meta, tokenizer = saved["fine_tune"]
-    whole = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    assert torch.allclose(probe(whole, tokenizer, meta["probe"]["pairs"]), torch.tensor(meta["probe"]["logits"]),
-                          atol=1e-5)
-    sizes = {t: sum(f.stat().st_size for f in s[0].iterdir()) for t, s in saved.items()}
+        pairs, logits = probe_of(folder)
+        assert torch.allclose(probe(model, tokenizer, pairs), logits, atol=1e-5)
+    sizes = {t: sum(f.stat().st_size for f in folder.iterdir()) for t, folder in folders.items()}
     assert sizes["feature_extraction"] < sizes["bitfit"] < sizes["fine_tune"] and sizes["lora"] < sizes["fine_tune"]
 
-    tiny_checkpoint(base, seed=1)  # the base weights change under the saved head
+
+@pytest.mark.slow
+def test_the_libraries_own_loaders_read_the_saved_folders(saved_sweep):
+    """LoRA's folder through peft's PeftModel, fine-tuning's through transformers."""
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    from xlt.model.loading import build_tiny_tokenizer
+
+    base, _, _, _, folders = saved_sweep
+    tokenizer = build_tiny_tokenizer(500)
+    assert sorted(f.name for f in folders["lora"].iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
+                                                                 "xlt_saved.json"]
+    with_peft = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base),
+                                          folders["lora"]).eval()
+    whole = AutoModelForSequenceClassification.from_pretrained(folders["fine_tune"]).eval()
+    for model, technique in ((with_peft, "lora"), (whole, "fine_tune")):
+        pairs, logits = probe_of(folders[technique])
+        assert torch.allclose(probe(model, tokenizer, pairs), logits, atol=1e-5), technique
+
+
+@pytest.mark.slow
+def test_a_changed_base_checkpoint_is_refused(saved_sweep, tmp_path):
+    import shutil
+
+    import xlt
+    from xlt.core.errors import ConfigError
+
+    _, _, _, _, folders = saved_sweep
+    tiny_checkpoint(tmp_path / "other", seed=1)
+    folder = shutil.copytree(folders["feature_extraction"], tmp_path / "selected")
+    meta = json.loads((folder / "xlt_saved.json").read_text())
+    meta["source"]["path"] = meta["model"]["path"] = str(tmp_path / "other")  # the head on other weights
+    (folder / "xlt_saved.json").write_text(json.dumps(meta))
     with pytest.raises(ConfigError, match="the reloaded classifier's logits differ from the job's"):
-        xlt.load_saved(saved["feature_extraction"][0])
+        xlt.load_saved(folder)
+
+
+@pytest.mark.slow
+def test_lora_runs_sync_to_aim_and_reproduce(saved_sweep, tmp_path):
+    from aim import Repo
+
+    _, out, client, runs, _ = saved_sweep
+    aim_runs = {r["mlflow_run_id"]: r for r in Repo(str(out / "aim")).iter_runs()}
+    assert sorted(aim_runs) == sorted(r.info.run_id for r in runs.values())
+    lora_run = runs["lora"]
+    assert aim_runs[lora_run.info.run_id]["params"]["technique.lora.rank"] == 8
+    assert lora_run.info.run_name.startswith("base-lora")
+    again = run_xlt("reproduce", lora_run.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{out}/mlflow.db",
+                    "tracking.experiment=again", command=[sys.executable, "-m", "xlt.cli"], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    _, (copy,) = mlflow_runs(out, "again")
+    assert metric_histories(client, copy) == metric_histories(client, lora_run)
 
 
 @pytest.mark.heavy  # three runs of the tiny model: in CI's second run
 @pytest.mark.slow
 def test_a_stopped_lora_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(tmp_path):
-    from conftest import metric_histories
-
     common = ["experiment=smoke", "technique=lora", "train.seed=1", "train.save=selected"]
     stopped = run_xlt(*common, f"output_dir={tmp_path}", fault="sigterm:*:12")
     assert stopped.returncode == 130, stopped.stderr[-3000:]

@@ -15,6 +15,11 @@ from xlt.core.metrics import TARGET_MEAN
 from xlt.report.results import varied_fields
 
 
+def _value(value) -> str:
+    """A field's value as written: 4, not 4.0 (a column with gaps holds integers as floats)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def _pts(x: float) -> str:
     return f"{100 * x:.1f} points"
 
@@ -79,7 +84,8 @@ def _techniques(s: SweepScores) -> List[str]:
         means, counts = by.mean(), by.size()
         winner = means.idxmax()
         others = [t for t in means.sort_values(ascending=False).index if t != winner]
-        if all(means[t] == means[winner] for t in others):
+        ties = [t for t in others if f"{means[t]:.3f}" == f"{means[winner]:.3f}"]  # equal as stated
+        if ties == others:
             names = " and ".join([winner, *others])
             runs = " and ".join(str(counts[t]) for t in [winner, *others])
             out.append(f"On {model}, {names} tie at {means[winner]:.3f} mean target-language "
@@ -88,6 +94,10 @@ def _techniques(s: SweepScores) -> List[str]:
         wins[winner] += 1
         for loser in others:
             diff = means[winner] - means[loser]
+            if loser in ties:
+                out.append(f"On {model}, {winner} and {loser} tie at {means[winner]:.3f} mean target-language "
+                           f"test accuracy ({counts[winner]} and {counts[loser]} runs).")
+                continue
             out.append(f"On {model}, {winner} beats {loser} by {_pts(diff)} of mean target-language test "
                        f"accuracy ({means[winner]:.3f} vs {means[loser]:.3f}; {counts[winner]} and "
                        f"{counts[loser]} runs){_caution(diff, s.noise, [counts[winner], counts[loser]])}.")
@@ -103,12 +113,18 @@ def _languages(s: SweepScores) -> List[str]:
     langs = s.test[s.test["lang"] != TARGET_MEAN].groupby("lang")["accuracy"].mean().sort_values(ascending=False)
     if len(langs) < 2:
         return []
+    runs = f"over {len(s.scores)} runs"
+    top = [lang for lang, acc in langs.items() if f"{acc:.3f}" == f"{langs.iloc[0]:.3f}"]  # equal as stated
+    if len(top) == len(langs):
+        return [f"Languages by mean test accuracy {runs}: all {len(langs)} tie at {langs.iloc[0]:.3f}."]
     ranking = ", ".join(f"{lang} {acc:.3f}" for lang, acc in langs.items())
-    first = s.train_language if langs.get(s.train_language) == langs.iloc[0] else langs.index[0]  # ties: en
-    where = (f"{s.train_language}, the training language, first" if first == s.train_language
-             else f"{first} first, ahead of {s.train_language}, the training language")
-    return [f"Languages by mean test accuracy over {len(s.scores)} runs: {ranking} ({where}; "
-            f"last: {langs.index[-1]})."]
+    if len(top) > 1:
+        where = f"{', '.join(top)} tie for first"
+    elif top[0] == s.train_language:
+        where = f"{s.train_language}, the training language, first"
+    else:
+        where = f"{top[0]} first, ahead of {s.train_language}, the training language"
+    return [f"Languages by mean test accuracy {runs}: {ranking} ({where}; last: {langs.index[-1]})."]
 
 
 def _best_model(s: SweepScores) -> List[str]:
@@ -157,9 +173,9 @@ def _hyperparameters(s: SweepScores) -> List[str]:
         if len(by) < 2:
             continue
         means, counts = by.mean(), by.size()
-        values = ", ".join(f"{value} -> {means[value]:.3f} ({counts[value]} runs)" for value in means.index)
+        values = ", ".join(f"{_value(v)} -> {means[v]:.3f} ({counts[v]} runs)" for v in means.index)
         best, worst = means.idxmax(), means.idxmin()
         diff = means[best] - means[worst]
-        out.append(f"{field}: {values}; best {best}, {_pts(diff)} above {worst}"
+        out.append(f"{field}: {values}; best {_value(best)}, {_pts(diff)} above {_value(worst)}"
                    f"{_caution(diff, s.noise, list(counts))}.")
     return out
