@@ -16,7 +16,7 @@ def by_job(runs):
 
 def summary_rows(output_dir):
     """{job number: status} from the newest sweep's summary.md."""
-    (path,) = sorted(output_dir.glob("multirun/*/summary.md"))[-1:]
+    (path,) = sorted(output_dir.glob("multirun/*/summary.md"), key=lambda p: p.stat().st_mtime)[-1:]
     rows = re.findall(r"^\| #(\d+) +\| [^|]+\| ([A-Z]+(?: STARTED)?)", path.read_text(), re.M)
     return {int(num): status for num, status in rows}
 

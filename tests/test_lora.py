@@ -160,6 +160,7 @@ def probe_of(folder):
     return meta["probe"]["pairs"], torch.tensor(meta["probe"]["logits"])
 
 
+@pytest.mark.heavy  # one four-job sweep for the four: in CI's second run
 @pytest.mark.slow
 def test_every_technique_logs_its_selected_weights_and_xlt_reloads_them(saved_sweep):
     """Each folder is the run's MLflow artifact, and xlt.load_saved rebuilds the classifier the job
@@ -181,6 +182,7 @@ def test_every_technique_logs_its_selected_weights_and_xlt_reloads_them(saved_sw
     assert sizes["feature_extraction"] < sizes["bitfit"] < sizes["fine_tune"] and sizes["lora"] < sizes["fine_tune"]
 
 
+@pytest.mark.heavy  # one four-job sweep for the four: in CI's second run
 @pytest.mark.slow
 def test_the_libraries_own_loaders_read_the_saved_folders(saved_sweep):
     """LoRA's folder through peft's PeftModel, fine-tuning's through transformers."""
@@ -201,6 +203,7 @@ def test_the_libraries_own_loaders_read_the_saved_folders(saved_sweep):
         assert torch.allclose(probe(model, tokenizer, pairs), logits, atol=1e-5), technique
 
 
+@pytest.mark.heavy  # one four-job sweep for the four: in CI's second run
 @pytest.mark.slow
 def test_a_changed_base_checkpoint_is_refused(saved_sweep, tmp_path):
     import shutil
@@ -218,6 +221,7 @@ def test_a_changed_base_checkpoint_is_refused(saved_sweep, tmp_path):
         xlt.load_saved(folder)
 
 
+@pytest.mark.heavy  # one four-job sweep for the four: in CI's second run
 @pytest.mark.slow
 def test_lora_runs_sync_to_aim_and_reproduce(saved_sweep, tmp_path):
     from aim import Repo

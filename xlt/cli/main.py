@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     rpt = commands.add_parser("report", help="tables, charts and findings of a sweep or an experiment")
     rpt.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
     rpt.add_argument("--experiment", help="the MLflow experiment (default: every experiment)")
-    rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52")
+    rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52_k3x9q2")
     rpt.add_argument("--out", help="the report's directory (default: logs/report/<sweep id or experiment>)")
 
     syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")

@@ -127,8 +127,9 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
         notice = _environment_notice(environment)
         if notice:
             print(notice, file=sys.stderr)
+        run_dir = "${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_${xlt.unique:}_reproduce"
         command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
-                   "hydra.run.dir=${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_reproduce", "hydra.job.chdir=false",
+                   f"hydra.run.dir={run_dir}", "hydra.job.chdir=false",
                    # xlt's log format: the snapshot holds the job's config, not xlt's Hydra settings
                    f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/job_logging=xlt", "hydra/hydra_logging=xlt",
                    *_pinned_revisions(environment), *overrides]

@@ -10,6 +10,7 @@ import pandas as pd
 from xlt.core.metrics import TARGET_MEAN, metric_name
 
 STYLES = ["-", "--", ":", "-."]
+MIN_SPAN = 0.10  # the narrowest accuracy range a heatmap colours over
 
 
 def _pyplot():
@@ -22,8 +23,9 @@ def _pyplot():
 
 
 def _legend_keys(runs: pd.DataFrame):
-    colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(runs["model"].unique()))}
-    styles = {t: STYLES[i % len(STYLES)] for i, t in enumerate(sorted(runs["technique"].unique()))}
+    """A colour per technique (what a reader compares first), a line style per model."""
+    colours = {t: f"C{i % 10}" for i, t in enumerate(sorted(runs["technique"].unique()))}
+    styles = {m: STYLES[i % len(STYLES)] for i, m in enumerate(sorted(runs["model"].unique()))}
     return colours, styles
 
 
@@ -40,7 +42,7 @@ def curves_by_language(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str
         for run in runs.itertuples():
             points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == name)]
             if not points.empty:
-                ax.plot(points[x], points["value"], color=colours[run.model], linestyle=styles[run.technique],
+                ax.plot(points[x], points["value"], color=colours[run.technique], linestyle=styles[run.model],
                         label=f"{run.model} {run.technique}")
         ax.set_title("mean over target languages" if lang == TARGET_MEAN else lang)
         ax.set_xlabel("step" if x == "step" else "seconds since the run started")
@@ -59,7 +61,7 @@ def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
     for run in runs.itertuples():
         points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == "train/loss")]
         if not points.empty:
-            ax.plot(points["step"], points["value"], color=colours[run.model], linestyle=styles[run.technique],
+            ax.plot(points["step"], points["value"], color=colours[run.technique], linestyle=styles[run.model],
                     label=f"{run.model} {run.technique}")
     ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
@@ -74,7 +76,8 @@ def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
                              squeeze=False)
     values = pd.concat(list(table.values()))
     low, high = values.min().min(), values.max().max()
-    low, high = (low - 0.01, high + 0.01) if high - low < 0.01 else (low, high)  # one colour scale for all
+    if high - low < MIN_SPAN:  # one colour scale for all, never so narrow that one example looks like a chasm
+        low, high = (low + high - MIN_SPAN) / 2, (low + high + MIN_SPAN) / 2
     for ax, (technique, frame) in zip(axes[0], table.items()):
         image = ax.imshow(frame.to_numpy(dtype=float), cmap="viridis", vmin=low, vmax=high, aspect="auto")
         ax.set_xticks(range(len(frame.columns)), frame.columns)
@@ -93,9 +96,10 @@ def by_hyperparameter(scores: pd.DataFrame, field: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     colours, styles = _legend_keys(scores)
     for (model, technique), group in scores.groupby(["model", "technique"]):
-        means = group.groupby(field)["score"].mean()
-        ax.plot([str(v) for v in means.index], means.to_numpy(), marker="o", color=colours[model],
-                linestyle=styles[technique], label=f"{model} {technique}")
+        means = group.groupby(field)["score"].mean().sort_index()  # numbers on a numeric axis, in order
+        xs = means.index if pd.api.types.is_numeric_dtype(means.index) else [str(v) for v in means.index]
+        ax.plot(xs, means.to_numpy(), marker="o", color=colours[technique], linestyle=styles[model],
+                label=f"{model} {technique}")
     ax.set_xlabel(field), ax.set_ylabel("mean target-language test accuracy"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
     return _save(fig, path)

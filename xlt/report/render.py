@@ -104,8 +104,9 @@ class Report:
             done, curves, self.langs, "seconds", out / "validation_by_time.png")
         made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png")
         test = self.tidy[(self.tidy["split"] == "test") & self.tidy["run_id"].isin(done["run_id"])]
-        heat = {t: g.pivot_table(index="model", columns="lang", values="accuracy")[self.langs + [TARGET_MEAN]]
-                for t, g in test.groupby("technique")}
+        pivots = {t: g.pivot_table(index="model", columns="lang", values="accuracy")
+                  for t, g in test.groupby("technique")}
+        heat = {t: frame[[c for c in self.langs + [TARGET_MEAN] if c in frame]] for t, frame in pivots.items()}
         made["Test accuracy, model x language"] = charts.heatmaps(heat, out / "heatmap.png")
         score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
         scores = done.assign(score=done["run_id"].map(score))

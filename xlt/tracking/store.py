@@ -6,11 +6,14 @@ its earlier runs whatever sweep directory or date they were written under.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from xlt.core import tags
 from xlt.core.metrics import SELECTED_STEP
+
+log = logging.getLogger(__name__)
 
 
 def store_exists(uri: str) -> bool:
@@ -44,13 +47,24 @@ def finished_runs(uri: str, experiment: str, hashes: Iterable[str]) -> Dict[str,
     return found
 
 
+CHECKPOINT_OWNER = "xlt_run_id"  # in a stop's checkpoint: the id of the run that wrote it
+
+
 def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple[str, Path]]:
-    """(run id, checkpoint) of the latest KILLED run with this hash whose checkpoint still exists."""
+    """(run id, checkpoint) of the latest KILLED run with this hash whose own checkpoint still exists.
+
+    A checkpoint names the run that wrote it (CHECKPOINT_OWNER): one that another run overwrote
+    (two sweeps sharing a directory) is never resumed."""
     runs = _search(uri, experiment, f"attributes.status = 'KILLED' and tags.`{tags.HASH}` = '{config_hash}'")
     for run in runs:
         checkpoint = run.data.tags.get(tags.CHECKPOINT)
-        if checkpoint and Path(checkpoint).is_dir():
+        if not checkpoint or not Path(checkpoint).is_dir():
+            continue
+        owner = Path(checkpoint) / CHECKPOINT_OWNER
+        if owner.is_file() and owner.read_text().strip() == run.info.run_id:
             return run.info.run_id, Path(checkpoint)
+        log.warning("not resuming run %s: %s was not written by it (%s); the job starts afresh", run.info.run_id,
+                    checkpoint, f"it names run {owner.read_text().strip()}" if owner.is_file() else "it names no run")
     return None
 
 

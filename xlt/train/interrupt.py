@@ -21,6 +21,8 @@ from typing import Optional
 
 from transformers import TrainerCallback
 
+from xlt.tracking.store import CHECKPOINT_OWNER
+
 log = logging.getLogger(__name__)
 LOSS_FILE = "xlt_loss.json"  # in a stop's checkpoint: Trainer's loss sums since the last log
 
@@ -97,7 +99,10 @@ class GracefulStop(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if self.requested:
+            import mlflow
+
             self.checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            (self.checkpoint / CHECKPOINT_OWNER).write_text(mlflow.active_run().info.run_id)
             t = self.trainer
             (self.checkpoint / LOSS_FILE).write_text(json.dumps({
                 "tr_loss": t._tr_loss.item(), "total_loss": t._total_loss_scalar,
