@@ -8,14 +8,20 @@ first problem is reported as one line naming the field and the fix, exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 from xlt.config import CONF_DIR
-from xlt.core.errors import ConfigError
+from xlt.core.errors import ConfigError, first_line
 from xlt.sweep import grid
 
+# What a saved tokenizer writes (fast or slow, WordPiece, BPE or SentencePiece).
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "vocab.json",
+                    "tokenizer.model")
+# Launchers whose jobs run on other machines (their devices are not this one's).
+_ELSEWHERE = ("SlurmLauncher", "RayLauncher", "RayAWSLauncher")
 # Flags that print something instead of running jobs: nothing to validate.
 _INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
                "--shell-completion", "-sc", "--resolve", "--package", "-p"}
@@ -173,7 +179,9 @@ def _check_data(jobs) -> None:
 
     files = {path: j.task for j in jobs if j.data.source == "jsonl" for path in jsonl_files(j)}
     for path, task in files.items():
-        read_jsonl(path, task)
+        if not any(read_jsonl(path, task).values()):
+            raise ConfigError("data.dir", f"{path} has no rows; give it one JSON object per line, or leave "
+                                          "its language out of languages.eval")
 
 
 def _unreachable(address: str, timeout: float = 5.0) -> Optional[str]:
@@ -222,12 +230,13 @@ def _check_tracking(jobs) -> None:
             raise ConfigError("tracking.uri", problem)
 
 
-def _commands(overrides: List[str], multirun: bool, config_name: str) -> List[List[str]]:
-    """The override list of every job of the command; for a sweep, its launcher checked first."""
+def _commands(overrides: List[str], multirun: bool, config_name: str) -> Tuple[List[List[str]], bool]:
+    """The override list of every job of the command, and whether the jobs run on this machine;
+    for a sweep, its launcher checked first."""
     from hydra import compose
 
     if not multirun:
-        return [overrides]
+        return [overrides], True
     parsed = grid.parse(overrides)
     for o in parsed:
         if o.is_sweep_override() and grid.is_hydra_key(o.get_key_element()):
@@ -237,9 +246,43 @@ def _commands(overrides: List[str], multirun: bool, config_name: str) -> List[Li
     hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
     params = dict(hydra_cfg.sweeper.get("params") or {})
     _check_launcher(hydra_cfg.launcher)
+    here = not str(hydra_cfg.launcher.get("_target_", "")).endswith(_ELSEWHERE)
     if str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
-        return _search_corners(hydra_cfg.sweeper, params, overrides)
-    return job_overrides(overrides, multirun, params)
+        return _search_corners(hydra_cfg.sweeper, params, overrides), here
+    return job_overrides(overrides, multirun, params), here
+
+
+def _check_precision(jobs) -> None:
+    """fp16 and bf16 need a GPU (Trainer's CPU path ignores fp16 and fails on bf16): checked where the
+    jobs run on this machine; a cluster's nodes have their own devices."""
+    wanted = {j.train.precision for j in jobs} & {"fp16", "bf16"}
+    if not wanted:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("train.precision", f"{sorted(wanted)[0]} needs a GPU and this machine has none; "
+                                             "use train.precision=auto (bf16 where a GPU has it, else fp32) or fp32")
+
+
+def _check_tokenizers(jobs) -> None:
+    """A local model's tokenizer loads and fits its embeddings (transformers builds a tiny vocabulary
+    silently from a directory without tokenizer files, and the job trains at chance)."""
+    from transformers import AutoTokenizer
+
+    for path in sorted({j.model.path for j in jobs if j.model.source == "local"}):
+        if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
+            raise ConfigError("model.path", f"{path} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...); "
+                                            "save the tokenizer beside the model: tokenizer.save_pretrained(DIR)")
+        try:
+            size = len(AutoTokenizer.from_pretrained(path))
+        except Exception as e:  # noqa: BLE001 - whatever transformers raises, the fix is the same
+            raise ConfigError("model.path", f"the tokenizer in {path} does not load ({first_line(e)}); "
+                                            "save it beside the model: tokenizer.save_pretrained(DIR)") from e
+        embeddings = json.loads((Path(path) / "config.json").read_text()).get("vocab_size")
+        if embeddings and size > embeddings:
+            raise ConfigError("model.path", f"the tokenizer in {path} has {size} tokens but the model embeds "
+                                            f"{embeddings}: they do not belong together")
 
 
 def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_DIR,
@@ -254,8 +297,11 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
     register_plugin_configs()
     try:
         with initialize_config_dir(str(config_dir), version_base="1.3"):
-            jobs = [validate(compose(config_name, overrides=job))
-                    for job in _commands(overrides, multirun, config_name)]
+            commands, here = _commands(overrides, multirun, config_name)
+            jobs = [validate(compose(config_name, overrides=job)) for job in commands]
+        if here:
+            _check_precision(jobs)
+        _check_tokenizers(jobs)
         _check_data(jobs)
         _check_tracking(jobs)
         _check_hub(jobs)

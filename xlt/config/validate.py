@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import json
 import pkgutil
 import typing
 from pathlib import Path
@@ -24,6 +25,8 @@ SELECTIONS = ("en_dev", "last", "target_dev")
 SAVES = ("none", "selected")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 TECHNIQUES_PACKAGE = "xlt.techniques"
+DECODERS = ("ForCausalLM", "LMHeadModel")  # architectures that generate left to right
+MAX_SEED = 2**32 - 1  # numpy's and Trainer's seeds
 
 
 def validate(cfg: DictConfig | XltConfig) -> XltConfig:
@@ -88,6 +91,22 @@ def _check_local_model(cfg: XltConfig) -> None:
         raise ConfigError("model.path", f"local model directory {str(path)!r} does not exist")
     if not (path / "config.json").is_file():
         raise ConfigError("model.path", f"{str(path)!r} has no config.json; save a Hugging Face checkpoint there")
+    config = json.loads((path / "config.json").read_text())
+    if config.get("is_decoder") or any(a.endswith(DECODERS) for a in config.get("architectures") or []):
+        raise ConfigError("model.path", f"{str(path)!r} is a decoder ({', '.join(config.get('architectures') or [])}); "
+                                        "xlt trains encoders: give a BERT-, XLM-R- or DistilBERT-like checkpoint")
+    limit = position_limit(config)
+    if limit and cfg.train.max_length > limit:
+        raise ConfigError("train.max_length", f"{cfg.train.max_length} exceeds {limit}, the positions "
+                                              f"{path.name} has; use train.max_length={limit} or less")
+
+
+def position_limit(config: dict) -> Optional[int]:
+    """The longest input a checkpoint's position embeddings take (RoBERTa-like models reserve two)."""
+    positions = config.get("max_position_embeddings")
+    if not positions:
+        return None
+    return positions - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else positions
 
 
 def builtin_techniques() -> List[str]:
@@ -167,6 +186,8 @@ def _check_train(cfg: XltConfig) -> None:
         _positive(f"train.{name}", getattr(t, name), allow_none=True)
     if t.max_length > 512:
         raise ConfigError("train.max_length", f"{t.max_length} exceeds 512, the encoders' position limit")
+    if not 0 <= t.seed <= MAX_SEED:
+        raise ConfigError("train.seed", f"is a whole number in [0, {MAX_SEED}], got {t.seed}")
     if t.weight_decay < 0:
         raise ConfigError("train.weight_decay", f"must be >= 0, got {t.weight_decay}")
     if not 0 <= t.warmup < 1:
@@ -194,6 +215,7 @@ def _check_outputs(cfg: XltConfig) -> None:
     output = Path(cfg.output_dir).expanduser()
     if output.exists() and not output.is_dir():
         raise ConfigError("output_dir", f"{str(output)!r} is a file; give a directory (created if missing)")
+    _check_writable("output_dir", next(p for p in [output, *output.absolute().parents] if p.exists()))
     if cfg.tracking.uri:
         _check_tracking_uri(cfg.tracking.uri)
     if not cfg.tracking.experiment:
@@ -201,6 +223,17 @@ def _check_outputs(cfg: XltConfig) -> None:
     if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
         raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
                                                "or tracking.aim.sync=false")
+
+
+def _check_writable(field_name: str, directory: Path) -> None:
+    """By trying (permission bits say nothing for root, nor for read-only mounts); nothing is left."""
+    import tempfile
+
+    try:
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as e:
+        raise ConfigError(field_name, f"{str(directory)!r} is not writable ({e.strerror}); "
+                                      "give a directory you can write") from None
 
 
 def _check_tracking_uri(uri: str) -> None:

@@ -1,0 +1,92 @@
+"""Checks before any job (issue 25): each bad input is one line naming the field and the fix,
+found by the real entry point's check before anything is written."""
+import json
+import shutil
+
+import pytest
+import torch
+
+from xlt.cli.precheck import check
+from xlt.config import SAMPLE_DIR
+
+
+def local_checkpoint(path, tokenizer=True, architectures=None, positions=512, vocab=None):
+    """A small BERT saved as a user would have it, with or without its tokenizer."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from xlt.model.loading import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer(300)
+    config = BertConfig(vocab_size=vocab or len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=positions)
+    BertForMaskedLM(config).save_pretrained(path)
+    if tokenizer:
+        tok.save_pretrained(path)
+    if architectures:
+        saved = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps({**saved, "architectures": architectures}))
+    return path
+
+
+def problem(tmp_path, *overrides):
+    return check(["model=tiny", "data=sample", f"output_dir={tmp_path / 'out'}", *overrides])
+
+
+def test_a_model_directory_without_a_tokenizer_is_refused(tmp_path):
+    path = local_checkpoint(tmp_path / "m", tokenizer=False)
+    assert problem(tmp_path, "model=local", f"model.path={path}") == (
+        f"model.path: {path} has no tokenizer files (tokenizer.json, vocab.txt, sentencepiece.bpe.model, ...); "
+        "save the tokenizer beside the model: tokenizer.save_pretrained(DIR)")
+
+
+def test_a_tokenizer_larger_than_the_embeddings_is_refused(tmp_path):
+    path = local_checkpoint(tmp_path / "m", vocab=50)
+    assert problem(tmp_path, "model=local", f"model.path={path}") == (
+        f"model.path: the tokenizer in {path} has 300 tokens but the model embeds 50: they do not belong together")
+
+
+def test_max_length_beyond_the_models_positions_is_refused(tmp_path):
+    path = local_checkpoint(tmp_path / "m", positions=64)
+    assert problem(tmp_path, "model=local", f"model.path={path}", "train.max_length=128") == (
+        "train.max_length: 128 exceeds 64, the positions m has; use train.max_length=64 or less")
+    assert problem(tmp_path, "model=local", f"model.path={path}", "train.max_length=64") is None
+
+
+def test_a_decoder_checkpoint_is_refused(tmp_path):
+    path = local_checkpoint(tmp_path / "m", architectures=["GPT2LMHeadModel"])
+    assert problem(tmp_path, "model=local", f"model.path={path}") == (
+        f"model.path: '{path}' is a decoder (GPT2LMHeadModel); xlt trains encoders: give a BERT-, XLM-R- or "
+        "DistilBERT-like checkpoint")
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_an_empty_data_file_is_refused(tmp_path, content):
+    data = shutil.copytree(SAMPLE_DIR, tmp_path / "data")
+    (data / "test.de.jsonl").write_text(content)
+    assert problem(tmp_path, "data=jsonl", f"data.dir={data}") == (
+        f"data.dir: {data / 'test.de.jsonl'} has no rows; give it one JSON object per line, or leave its "
+        "language out of languages.eval")
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_out_of_range_is_refused(tmp_path, seed):
+    assert problem(tmp_path, f"train.seed={seed}") == f"train.seed: is a whole number in [0, 4294967295], got {seed}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU runs fp16 and bf16")
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_without_a_gpu_is_refused_where_the_jobs_run_here(tmp_path, precision):
+    assert problem(tmp_path, f"train.precision={precision}") == (
+        f"train.precision: {precision} needs a GPU and this machine has none; use train.precision=auto "
+        "(bf16 where a GPU has it, else fp32) or fp32")
+    # A cluster's nodes have their own GPUs: the sweep's machine does not judge them.
+    assert check(["model=tiny", "data=sample", f"train.precision={precision}", "hydra/launcher=slurm",
+                  f"output_dir={tmp_path / 'out'}"], multirun=True) in (None, (
+                      "hydra/launcher: SLURM's sbatch is not on this machine's PATH: submit from a login node of "
+                      "the cluster, or try the grid here with hydra/launcher=submitit_local"))
+
+
+def test_an_output_dir_that_cannot_be_written_is_refused(tmp_path):
+    """/sys refuses new files even to root (whose permission bits are never checked)."""
+    assert problem(tmp_path, "output_dir=/sys/xlt-logs") == (
+        "output_dir: '/sys' is not writable (Permission denied); give a directory you can write")
