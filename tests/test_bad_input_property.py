@@ -64,6 +64,7 @@ def test_a_malformed_jsonl_line_is_one_line_naming_file_and_line(tmp_path_factor
 
 NUMERIC = ["train.batch_size", "train.eval_batch_size", "train.learning_rate", "train.epochs",
            "train.max_length", "train.eval_steps", "train.logging_steps", "data.max_eval_samples"]
+LORA = ["technique.lora.rank", "technique.lora.alpha"]  # with technique=lora
 bad_overrides = st.one_of(
     st.tuples(st.sampled_from(NUMERIC), st.sampled_from(["0", "-1", "-0.5", "abc", "1e999x", "[1]"])).map("=".join),
     st.tuples(st.sampled_from(["train.warmup", "train.dropout"]), st.sampled_from(["1", "1.5", "-0.1"])).map("=".join),
@@ -72,7 +73,11 @@ bad_overrides = st.one_of(
     st.tuples(st.sampled_from(["train.", "model.", "data.", "+train.", ""]),
               st.from_regex(r"[a-z]{1,6}_[a-z]{1,6}", fullmatch=True)).map(lambda t: f"{t[0]}{t[1]}=1"),
     st.sampled_from(["languages.eval=[en,xx]", "train.select=best", "tracking.uri=foo://bar",
-                     "languages.eval=en,de", "train.precision=fp8", "model.pooling=max"]),
+                     "languages.eval=en,de", "train.precision=fp8", "model.pooling=max", "train.save=always",
+                     "technique.lora.rank=4"]),
+    st.tuples(st.just("train.seed"), st.sampled_from(["-1", "-100", "4294967296", "abc"])).map("=".join),
+    st.tuples(st.sampled_from(LORA), st.sampled_from(["0", "-1", "abc", "[1]"])).map(
+        lambda t: f"technique=lora {t[0]}={t[1]}"),
 )
 
 
@@ -81,7 +86,7 @@ bad_overrides = st.one_of(
 def test_a_bad_override_is_one_line_with_exit_2(tmp_path_factory, capsys, override):
     out = tmp_path_factory.mktemp("out")
     # Grid values that happen to be valid ("experiment=blog") are not malformed: skip them.
-    if override.split("=")[1] in ("blog", "smoke", "tiny", "local", "sample", "jsonl", "xnli6", "xnli15",
-                                  "fine_tune", "mbert", "xlmr"):
+    if override.split("=")[1] in ("blog", "smoke", "techniques", "tiny", "local", "sample", "jsonl", "xnli6",
+                                  "xnli15", "fine_tune", "lora", "bitfit", "mbert", "xlmr"):
         return
-    expect_one_line_exit_2(["model=tiny", "data=sample", override, f"output_dir={out}"], capsys, out)
+    expect_one_line_exit_2(["model=tiny", "data=sample", *override.split(" "), f"output_dir={out}"], capsys, out)

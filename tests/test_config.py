@@ -11,7 +11,7 @@ BAD_INPUT = [
     (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),
     (["technique=frozen"], "technique: unknown option 'frozen'"),
     (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: xnli15, xnli6"),
-    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, smoke"),
+    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, smoke, techniques"),
     (["languages.eval=[en,xx]"], "languages.eval: unknown value 'xx'; allowed: ar, bg"),
     (["languages.eval=[]"], "languages.eval: is empty"),
     (["languages.eval=[en,en]"], "languages.eval: lists a language twice"),
@@ -65,6 +65,20 @@ BAD_INPUT = [
     (["data.max_samples=0"], "data.max_samples: must be a positive number, got 0"),
     (["train.eval_steps=0"], "train.eval_steps: must be a positive number, got 0"),
     (["train.logging_steps=-5"], "train.logging_steps: must be a positive number, got -5"),
+    # Issue 22: LoRA's options and train.save; issue 25: the seed's range.
+    (["technique=lora", "technique.lora.rank=0"], "technique.lora.rank: must be a positive number, got 0"),
+    (["technique=lora", "technique.lora.alpha=-1"], "technique.lora.alpha: must be a positive number, got -1"),
+    (["technique=lora", "technique.lora.dropout=1"], "technique.lora.dropout: is a probability in [0, 1), got 1"),
+    (["technique=lora", "technique.lora.target_modules=[]"],
+     "technique.lora.target_modules: is auto or a list of module names, got []; e.g. technique.lora.target_modules"),
+    (["technique=lora", "technique.lora.rnk=4"], "technique.lora.rnk: Key 'rnk' not in 'LoraOptions'; did you mean "
+                                                 "technique.lora.rank?"),
+    (["technique.lora.rank=4"], "technique.lora.rank: technique.lora is empty with this technique; it is set by "
+                                "technique=lora"),
+    (["model=mbert", "model.tiny.num_heads=4"], "model.tiny.num_heads: model.tiny is empty with this model; it is set "
+                                                "by model=tiny"),
+    (["train.save=all"], "train.save: unknown value 'all'; allowed: none, selected"),
+    (["train.seed=-1"], "train.seed: is a whole number in [0, 4294967295], got -1"),
 ]
 
 
