@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,3 +53,25 @@ def test_a_checkpoint_another_run_wrote_is_never_resumed(tmp_path):
     _, runs = mlflow_runs(tmp_path, "smoke")
     statuses = {r.info.run_id: r.info.status for r in runs}
     assert statuses.pop(killed.info.run_id) == "KILLED" and list(statuses.values()) == ["FINISHED"]
+
+
+@pytest.mark.heavy
+@pytest.mark.slow
+def test_a_damaged_checkpoint_starts_the_job_afresh_and_keeps_the_old_run(tmp_path):
+    """A file of the checkpoint is gone: one notice, a new run that finishes, the old one still
+    KILLED with its checkpoint tag (nothing logged is lost), and no FAILED run."""
+    common = ["experiment=smoke", "technique=feature_extraction", "train.seed=1", f"output_dir={tmp_path}"]
+    stopped = run_xlt(*common, fault="sigterm:*:12")
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    _, (killed,) = mlflow_runs(tmp_path, "smoke")
+    checkpoint = killed.data.tags["xlt.checkpoint"]
+    (Path(checkpoint) / "optimizer.pt").unlink()
+
+    rerun = run_xlt(*common)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    said = rerun.stdout + rerun.stderr
+    assert f"not resuming run {killed.info.run_id}: {checkpoint} lacks optimizer.pt; the job starts afresh" in said
+    _, runs = mlflow_runs(tmp_path, "smoke")
+    old = next(r for r in runs if r.info.run_id == killed.info.run_id)
+    assert old.info.status == "KILLED" and old.data.tags["xlt.checkpoint"] == checkpoint
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]

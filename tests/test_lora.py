@@ -259,3 +259,20 @@ def test_a_stopped_lora_run_resumes_to_the_same_metrics_as_an_uninterrupted_one(
     assert metric_histories(client, run) == metric_histories(client, reference)
     assert {a.path for a in client.list_artifacts(run.info.run_id, "selected")} == {
         a.path for a in client.list_artifacts(reference.info.run_id, "selected")}
+
+
+@pytest.mark.heavy  # shares the four-job sweep above
+@pytest.mark.slow
+def test_the_sweeps_report_compares_all_four_techniques(saved_sweep):
+    """One row per technique with its runs' numbers; each technique in the findings; the learning rate
+    the sweep set for all is no swept field, and neither are the save defaults."""
+    import re
+
+    _, out, _, runs, _ = saved_sweep
+    (markdown,) = [p.read_text() for p in out.glob("multirun/*/report/report.md")]
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| base \| (\w+) \| 1 \| ([^|]+) \|", markdown, re.M)}
+    assert {t: float(rows[t].strip("* ")) for t in rows} == {
+        t: pytest.approx(r.data.metrics["test/en/accuracy"], abs=5e-4) for t, r in runs.items()}
+    findings = markdown.split("## Findings")[1].split("##")[0]
+    assert all("On base, " in findings and t in findings for t in runs)
+    assert "train.learning_rate" not in findings and "train.save" not in markdown

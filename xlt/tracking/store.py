@@ -61,10 +61,38 @@ def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple
         if not checkpoint or not Path(checkpoint).is_dir():
             continue
         owner = Path(checkpoint) / CHECKPOINT_OWNER
-        if owner.is_file() and owner.read_text().strip() == run.info.run_id:
-            return run.info.run_id, Path(checkpoint)
-        log.warning("not resuming run %s: %s was not written by it (%s); the job starts afresh", run.info.run_id,
-                    checkpoint, f"it names run {owner.read_text().strip()}" if owner.is_file() else "it names no run")
+        writer = owner.read_text().strip() if owner.is_file() else None
+        if writer != run.info.run_id:
+            log.warning("not resuming run %s: %s was not written by it (%s); the job starts afresh", run.info.run_id,
+                        checkpoint, f"it names run {writer}" if writer else "it names no run")
+            continue
+        damage = checkpoint_damage(Path(checkpoint))
+        if damage:  # the old run stays KILLED with its tag: nothing of it is lost
+            log.warning("not resuming run %s: %s %s; the job starts afresh", run.info.run_id, checkpoint, damage)
+            continue
+        return run.info.run_id, Path(checkpoint)
+    return None
+
+
+# What Trainer needs to resume exactly; the weights may be any of transformers' layouts.
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def checkpoint_damage(checkpoint: Path) -> Optional[str]:
+    """Why a stop's checkpoint cannot be resumed (a file missing or unreadable), or None."""
+    import json
+
+    missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
+    if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        missing.append(WEIGHT_FILES[0])
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError) as e:
+        return f"has an unreadable trainer_state.json ({type(e).__name__})"
     return None
 
 
