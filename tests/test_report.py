@@ -94,17 +94,21 @@ def test_the_table_and_the_findings_are_the_runs_numbers(sweep):
     # Seed noise is estimated from the fine_tune pair (two seeds) and stated.
     assert "Seed noise: runs that differ only by train.seed differ by" in markdown
 
-    # The language ranking is the order of the mean test accuracies.
+    # The failed job is listed with its error.
+    assert "## Failed and skipped jobs" in markdown and "injected failure in job 3" in markdown
+
+    # The language ranking is the order of the mean test accuracies, or one tie when all are equal.
+    means = {lang: mean(r.data.metrics[f"test/{lang}/accuracy"] for r in finished) for lang in LANGS}
+    tie = re.search(r"Languages by mean test accuracy over (\d) runs: all 6 tie at ([\d.]+)\.", markdown)
+    if tie:  # the tiny model often predicts one class in every language
+        assert int(tie[1]) == len(finished) and {f"{m:.3f}" for m in means.values()} == {tie[2]}
+        return
     ranking = re.search(r"Languages by mean test accuracy over (\d) runs: ([^(]+) \(", markdown)
     listed = [(part.split()[0], float(part.split()[1])) for part in ranking[2].split(", ")]
-    means = {lang: mean(r.data.metrics[f"test/{lang}/accuracy"] for r in finished) for lang in LANGS}
     assert int(ranking[1]) == len(finished)
     assert [lang for lang, _ in listed] == sorted(means, key=lambda lang: -means[lang]) or \
         [v for _, v in listed] == sorted((v for _, v in listed), reverse=True)
     assert all(value == pytest.approx(means[lang], abs=5e-4) for lang, value in listed)
-
-    # The failed job is listed with its error.
-    assert "## Failed and skipped jobs" in markdown and "injected failure in job 3" in markdown
 
 
 @pytest.mark.slow

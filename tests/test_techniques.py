@@ -57,10 +57,10 @@ def test_a_technique_of_ones_own_runs_end_to_end_without_touching_xlt(tmp_path):
 
 
 def test_an_unknown_technique_is_one_line_naming_those_there_are(tmp_path):
-    result = run_xlt("model=tiny", "data=sample", "technique.name=lora", f"output_dir={tmp_path}")
+    result = run_xlt("model=tiny", "data=sample", "technique.name=prompt_tuning", f"output_dir={tmp_path}")
     assert result.returncode == 2 and not (tmp_path / "mlflow.db").exists()
-    assert result.stderr.strip() == ("xlt: error: technique.name: unknown value 'lora'; allowed: "
-                                     "feature_extraction, fine_tune (or set technique.module)")
+    assert result.stderr.strip() == ("xlt: error: technique.name: unknown value 'prompt_tuning'; allowed: "
+                                     "bitfit, feature_extraction, fine_tune, lora (or set technique.module)")
 
 
 TASK = """
