@@ -13,6 +13,7 @@ from xlt.techniques import load_technique
 from xlt.train.selection import ModelSelection
 
 from conftest import SMALL, metric_histories, mlflow_runs, run_xlt, saved_encoder
+from standins import tiny_checkpoint
 
 HEADS = {"bert": {"classifier"}, "xlmr": {"classifier.dense", "classifier.out_proj"},
          "distilbert": {"pre_classifier", "classifier"}}
@@ -106,20 +107,6 @@ def test_the_techniques_preset_sweeps_every_technique_with_its_own_defaults():
     assert rates == {"fine_tune": 5e-5, "feature_extraction": 1e-3, "lora": 1e-3, "bitfit": 2e-3}
 
 
-def tiny_checkpoint(path, seed):
-    """A small BERT classifier saved with its tokenizer: a local model as a user would have one."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from xlt.model.loading import build_tiny_tokenizer
-
-    tokenizer = build_tiny_tokenizer(500)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, pad_token_id=tokenizer.pad_token_id, num_labels=3)
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-
-
 def probe(model, tokenizer, pairs):
     first, second = zip(*pairs)
     with torch.no_grad():
@@ -192,10 +179,10 @@ def test_the_libraries_own_loaders_read_the_saved_folders(saved_sweep):
     from xlt.model.loading import build_tiny_tokenizer
 
     base, _, _, _, folders = saved_sweep
-    tokenizer = build_tiny_tokenizer(500)
+    tokenizer = build_tiny_tokenizer(300)
     assert sorted(f.name for f in folders["lora"].iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
                                                                  "xlt_saved.json"]
-    with_peft = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base),
+    with_peft = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, num_labels=3),
                                           folders["lora"]).eval()
     whole = AutoModelForSequenceClassification.from_pretrained(folders["fine_tune"]).eval()
     for model, technique in ((with_peft, "lora"), (whole, "fine_tune")):

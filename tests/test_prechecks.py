@@ -9,22 +9,19 @@ import torch
 from xlt.cli.precheck import check
 from xlt.config import SAMPLE_DIR
 
+from standins import tiny_checkpoint
 
-def local_checkpoint(path, tokenizer=True, architectures=None, positions=512, vocab=None):
-    """A small BERT saved as a user would have it, with or without its tokenizer."""
-    from transformers import BertConfig, BertForMaskedLM
 
-    from xlt.model.loading import build_tiny_tokenizer
-
-    tok = build_tiny_tokenizer(300)
-    config = BertConfig(vocab_size=vocab or len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=positions)
-    BertForMaskedLM(config).save_pretrained(path)
-    if tokenizer:
-        tok.save_pretrained(path)
-    if architectures:
-        saved = json.loads((path / "config.json").read_text())
-        (path / "config.json").write_text(json.dumps({**saved, "architectures": architectures}))
+def local_checkpoint(path, tokenizer=True, architectures=None, positions=None, vocab=None):
+    """A small BERT saved as a user would have it, then changed: no tokenizer, other config fields."""
+    tiny_checkpoint(path)
+    if not tokenizer:
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            (path / name).unlink(missing_ok=True)
+    config = json.loads((path / "config.json").read_text())
+    changes = {"architectures": architectures, "max_position_embeddings": positions, "vocab_size": vocab}
+    config.update({k: v for k, v in changes.items() if v is not None})
+    (path / "config.json").write_text(json.dumps(config))
     return path
 
 
