@@ -20,30 +20,12 @@ needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI
 
 
 LABELS = ["entailment", "neutral", "contradiction"]  # XNLI's, in label-id order
-SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-             intermediate_size=64, max_position_embeddings=64)
-
-
 def saved_encoder(tmp_path, kind):
-    """A checkpoint saved from the class its hub repo was saved from: the pretraining model."""
-    from transformers import (
-        BertConfig,
-        BertForPreTraining,
-        DistilBertConfig,
-        DistilBertForMaskedLM,
-        XLMRobertaConfig,
-        XLMRobertaForMaskedLM,
-    )
+    """A tiny checkpoint saved from the class its hub repo was saved from (tests/standins.py), loaded
+    as xlt loads a local model: (classifier, names of the newly initialised parameters)."""
+    from standins import tiny_checkpoint
 
-    if kind == "bert":  # bert-base-multilingual-*: BertForPreTraining, with a pretrained pooler
-        model = BertForPreTraining(BertConfig(**SMALL))
-    elif kind == "xlmr":  # xlm-roberta-base: XLMRobertaForMaskedLM, no pooler
-        model = XLMRobertaForMaskedLM(XLMRobertaConfig(**SMALL, pad_token_id=1))
-    else:  # distilbert-base-multilingual-cased: DistilBertForMaskedLM
-        model = DistilBertForMaskedLM(DistilBertConfig(vocab_size=100, dim=32, n_layers=2, n_heads=2,
-                                                       hidden_dim=64, max_position_embeddings=64))
-    model.save_pretrained(tmp_path / kind)
-    return load_local(tmp_path / kind)
+    return load_local(tiny_checkpoint(tmp_path / kind, kind))
 
 
 def load_local(path):
