@@ -100,9 +100,12 @@ def _unset_section(overrides: List[str]) -> Optional[str]:
         section = key.rpartition(".")[0]
         if not rest or section == group or not (CONF_DIR / group).is_dir():
             continue
-        within = {True: section, False: rest.rpartition(".")[0]}  # a global package, or the group's own
-        setting = [p.stem for p in sorted((CONF_DIR / group).glob("*.yaml"))
-                   if OmegaConf.select(OmegaConf.load(p), within["_global_" in p.read_text()]) is not None]
+        setting = []
+        for path in sorted((CONF_DIR / group).glob("*.yaml")):
+            text = path.read_text()  # a global package holds full keys; the group's own, keys below it
+            where = section if "_global_" in text else rest.rpartition(".")[0]
+            if OmegaConf.select(OmegaConf.create(text), where) is not None:
+                setting.append(path.stem)
         if setting:
             return f"{key}: {section} is empty with this {group}; it is set by {group}={'|'.join(setting)}"
     return None
@@ -114,8 +117,9 @@ def _one_line(e: BaseException, overrides: List[str] = ()) -> str:
 
     if isinstance(e, ConfigError):
         return str(e)
-    if isinstance(e, AssertionError) and "NoneType" in str(e) and _unset_section(overrides):
-        return _unset_section(overrides)
+    unset = _unset_section(overrides) if isinstance(e, AssertionError) and "NoneType" in str(e) else None
+    if unset:
+        return unset
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
         return _missing_option(e.missing_cfg_file)
     cause = e
@@ -268,9 +272,9 @@ def _check_precision(jobs) -> None:
 def _check_tokenizers(jobs) -> None:
     """A local model's tokenizer loads and fits its embeddings (transformers builds a tiny vocabulary
     silently from a directory without tokenizer files, and the job trains at chance)."""
-    from transformers import AutoTokenizer
-
     for path in sorted({j.model.path for j in jobs if j.model.source == "local"}):
+        from transformers import AutoTokenizer  # only for local models: a start-up without them stays light
+
         if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
             raise ConfigError("model.path", f"{path} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...); "
                                             "save the tokenizer beside the model: tokenizer.save_pretrained(DIR)")

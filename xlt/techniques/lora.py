@@ -22,8 +22,6 @@ from xlt.model.freezing import freeze_encoder
 log = logging.getLogger(__name__)
 ADAPTER_FILE = "adapter_model.safetensors"
 PEFT_PREFIX = "base_model.model."  # where a PeftModel holds the transformers model
-
-
 # peft's table of each model type's attention projections lacks DistilBERT's.
 MORE_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 

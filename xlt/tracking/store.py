@@ -6,6 +6,7 @@ its earlier runs whatever sweep directory or date they were written under.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -82,8 +83,6 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 def checkpoint_damage(checkpoint: Path) -> Optional[str]:
     """Why a stop's checkpoint cannot be resumed (a file missing or unreadable), or None."""
-    import json
-
     missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
     if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
         missing.append(WEIGHT_FILES[0])
