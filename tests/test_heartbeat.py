@@ -37,7 +37,7 @@ def test_the_heartbeat_changes_while_the_job_runs_and_goes_with_it(tmp_path):
         first = client.get_run(run_id).data.tags[HEARTBEAT_TAG]
         time.sleep(0.3)
         then = client.get_run(run_id).data.tags[HEARTBEAT_TAG]
-    assert int(then) > int(first) >= 2
+    assert float(then) > float(first) > time.time() - 5  # the writer's clock, in seconds
     time.sleep(0.2)
     assert HEARTBEAT_TAG not in client.get_run(run_id).data.tags  # no thread left writing it
 

@@ -6,6 +6,8 @@
 - `sleep`: the job waits STEP seconds as it starts, to outlast the others (a slow job);
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
+- `sigkill-sweep`: at training step STEP the job kills the sweep's process with SIGKILL;
+- `die-at`: at training step STEP the job's process kills itself with SIGKILL;
 - `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
 - `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
 
@@ -49,6 +51,10 @@ def at_job_start(job_num: Optional[int]) -> None:
         time.sleep(fault[1])
 
 
+SIGNALS_AT_STEP = {"sigterm": (signal.SIGTERM, False), "sigterm-sweep": (signal.SIGTERM, True),
+                   "sigkill-sweep": (signal.SIGKILL, True), "die-at": (signal.SIGKILL, False)}
+
+
 def at_step(job_num: Optional[int]):
     """A Trainer callback that sends SIGTERM (or, for `preempt`, SIGUSR2) at the chosen step."""
     from transformers import TrainerCallback
@@ -59,8 +65,9 @@ def at_step(job_num: Optional[int]):
         def on_step_end(self, args, state, control, **kwargs):
             if fault and fault[0] == "preempt" and fault[1] == state.global_step:
                 os.kill(os.getpid(), signal.SIGUSR2)
-            elif fault and fault[0].startswith("sigterm") and fault[1] == state.global_step:
-                os.kill(os.getppid() if fault[0] == "sigterm-sweep" else os.getpid(), signal.SIGTERM)
+            elif fault and fault[1] == state.global_step and fault[0] in SIGNALS_AT_STEP:
+                sig, to_sweep = SIGNALS_AT_STEP[fault[0]]
+                os.kill(os.getppid() if to_sweep else os.getpid(), sig)
 
     return AtStep()
 

@@ -135,6 +135,8 @@ class TrackingConfig:
     experiment: str = "xlt"
     tags: Dict[str, str] = field(default_factory=dict)  # extra MLflow tags for every run
     aim: AimConfig = field(default_factory=AimConfig)
+    # Seconds between a run's heartbeats (xlt.tracking.heartbeat): a run silent for 6 of them is dead.
+    heartbeat_s: float = 10.0
 
 
 @dataclass

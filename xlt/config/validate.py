@@ -220,6 +220,7 @@ def _check_outputs(cfg: XltConfig) -> None:
         _check_tracking_uri(cfg.tracking.uri)
     if not cfg.tracking.experiment:
         raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
+    _positive("tracking.heartbeat_s", cfg.tracking.heartbeat_s)
     if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
         raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
                                                "or tracking.aim.sync=false")

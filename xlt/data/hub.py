@@ -13,7 +13,6 @@ repo's own README `configs:`; a job downloads those files only.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from xlt.config.schema import DataConfig, ModelConfig
 from xlt.core.errors import ConfigError, first_line
+from xlt.data.identity import content_hash, model_files
 
 PINS_ENV = "XLT_HUB_PINS"
 OFFLINE_MODEL = "use model=tiny or model=local model.path=DIR, or fill the Hugging Face cache where there is internet"
@@ -167,14 +167,6 @@ def _files(listing: List[str], readme: Optional[str], needs: Iterable[Tuple[str,
     return files
 
 
-def content_hash(paths: Iterable[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
-    return "sha256:" + digest.hexdigest()
-
-
 def pin_dataset(repo_id: str, revision: str, needs: Iterable[Tuple[str, str]], layout: str) -> Pin:
     """Pin a dataset with the files of each (language, split) in `needs`; `layout`: the task's
     file pattern where the repo's card names no files."""
@@ -249,14 +241,13 @@ def _pin(repo_type: str, repo_id: str, revision: str, resolve) -> Pin:
     return pin
 
 
-def model_source(cfg: ModelConfig) -> ModelSource:
+def model_source(cfg: ModelConfig, cache_dir: Optional[Path] = None) -> ModelSource:
     """Resolve a job's `model` config to the weights it loads."""
     if cfg.source == "tiny":  # random weights: the shape (and the seed, see features) is the identity
         return ModelSource(None, None, json.dumps(asdict(cfg.tiny), sort_keys=True))
     if cfg.source == "local":
         path = Path(cfg.path).expanduser().resolve()
-        weights = sorted(p for pattern in _WEIGHTS for p in path.glob(pattern))
-        return ModelSource(str(path), None, content_hash(weights or [path / "config.json"]))
+        return ModelSource(str(path), None, content_hash(model_files(path), cache_dir))
     pin = _pin("model", cfg.path, cfg.revision, lambda: pin_model(cfg.path, cfg.revision))
     return ModelSource(pin.repo_id, pin.commit, f"{pin.repo_id}@{pin.commit}")
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from xlt.core import tags
 from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, metric_name, parse_metric_name
+from xlt.tracking.heartbeat import died, seen_status, silence
 
 SPLITS = ("test", "test_last", "validation")
 # Params that describe a run but are no experimental choice, or repeat `model`/`technique`.
@@ -87,13 +88,13 @@ def run_table(runs: List) -> pd.DataFrame:
         p, t, m = r.data.params, r.data.tags, r.data.metrics
         end = r.info.end_time or r.info.start_time
         rows.append({
-            "run_id": r.info.run_id, "run_name": r.info.run_name, "status": r.info.status,
+            "run_id": r.info.run_id, "run_name": r.info.run_name, "status": seen_status(r),
             "sweep_id": t.get(tags.SWEEP), "job_num": _number(t.get(tags.JOB_NUM)),
             "model": p.get("model", t.get(tags.MODEL)), "technique": p.get("technique", t.get(tags.TECHNIQUE)),
             **{field: _number(p.get(field)) for field in fields},
             "duration_s": (end - r.info.start_time) / 1000,
             "selected_step": m.get(SELECTED_STEP),
-            "error": t.get(tags.ERROR, ""),
+            "error": t.get(tags.ERROR) or (died(r) if silence(r) is not None else ""),
         })
     return pd.DataFrame(rows)
 

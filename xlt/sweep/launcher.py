@@ -73,11 +73,18 @@ def _child(payload: bytes, num: int, overrides: List[str], gpu: Optional[str], c
         if ret.status == JobStatus.FAILED:  # the job's log and stderr get its traceback
             error = f"{type(ret._return_value).__name__}: {ret._return_value}"
             print("".join(traceback.format_exception(ret._return_value)), file=sys.stderr)
-        conn.send(("return", cloudpickle.dumps(_portable(ret)), error))
+        _send(conn, ("return", cloudpickle.dumps(_portable(ret)), error))
     except KeyboardInterrupt as e:
-        conn.send(("killed", str(e) or "interrupted"))
+        _send(conn, ("killed", str(e) or "interrupted"))
     except SystemExit as e:  # an app that exits, as run.py does on a configuration error found at run time
-        conn.send(("failed", str(e.__context__ or f"exited with code {e.code}")))
+        _send(conn, ("failed", str(e.__context__ or f"exited with code {e.code}")))
+
+
+def _send(conn, message: tuple) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the sweep died: the job's run has told the store what became of it
+        pass
 
 
 def _received(conn) -> Optional[tuple]:

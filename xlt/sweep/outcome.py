@@ -23,6 +23,8 @@ class Outcome:
         if isinstance(value, dict):
             self.run_id = self.run_id or value.get("run_id")
             self.target_accuracy = value.get("target_accuracy")
+            if value.get("skipped"):  # another run held the job (xlt.tracking.lease)
+                self.status, self.error = SKIPPED, value["skipped"]
 
 
 def exit_status(outcomes: List[Outcome]) -> int:

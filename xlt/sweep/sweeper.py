@@ -2,7 +2,11 @@
 
 Differences from Hydra's BasicSweeper, whose grid expansion, batches and config it keeps:
 - every job's config is validated before the first job starts;
-- jobs whose run already FINISHED with the same config are skipped (`sweep.skip_finished`);
+- jobs whose run already FINISHED with the same config and local files are skipped
+  (`sweep.skip_finished`); one that another live run holds is skipped by the job itself
+  (xlt.tracking.lease), and one whose run's process died is taken over;
+- the sweep's parent run beats while the sweep's process lives (xlt.tracking.sweep_run): a job
+  whose sweep died stops with a checkpoint, which the sweep's rerun resumes;
 - a failed job does not stop the sweep or skip its end (xlt.sweep.end): every job gets a row in
   the summary table (`<sweep dir>/summary.md`), the report is written (`<sweep dir>/report/`),
   the Aim sync runs, Hydra's `on_multirun_end` callbacks run, and the process exits 1 if any job
@@ -23,7 +27,7 @@ from hydra.core.utils import JobReturn, filter_overrides
 from hydra.plugins.sweeper import Sweeper as HydraSweeper
 from omegaconf import OmegaConf
 
-from xlt.config import XltConfig, config_hash, validate
+from xlt.config import XltConfig, validate
 from xlt.core.console import quiet_third_party
 from xlt.core.errors import first_line
 from xlt.core.metrics import TARGET_ACCURACY
@@ -45,6 +49,7 @@ class Sweeper(HydraSweeper):
         self.params = dict(params or {})
         self.config = self.launcher = self.hydra_context = None
         self.outcomes: List[Outcome] = []
+        self.sweep_run = None  # xlt.tracking.sweep_run.SweepRun, once the first job is launched
 
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.config, self.hydra_context = config, hydra_context
@@ -90,6 +95,7 @@ class Sweeper(HydraSweeper):
         self._skip_finished(outcomes, configs)
         todo = [o for o in outcomes if o.status != SKIPPED]
         if todo:
+            self._beat(configs[todo[0].num])
             done = {o.num: o for o in self._launch([(o.num, o.overrides) for o in todo], configs)}
             outcomes = [done.get(o.num, o) for o in outcomes]
         self.outcomes += outcomes
@@ -98,21 +104,35 @@ class Sweeper(HydraSweeper):
     def _finish(self, configs: Dict[int, XltConfig]) -> None:
         """The end of the sweep; a sweep that failed or was stopped exits with its status once
         Hydra's own end-of-sweep callbacks have run (Hydra runs them itself after a clean sweep)."""
+        if self.sweep_run is not None:  # the report (finish_sweep) ends it with the sweep's status
+            self.sweep_run.stop_beating()
         status = finish_sweep(self.outcomes, configs.values(), self.sweep_dir)
+        if self.sweep_run is not None:  # no report (nothing ran, or it failed): ended here
+            self.sweep_run.end({0: "FINISHED", 1: "FAILED"}.get(status, "KILLED"))
         if status:
             self.hydra_context.callbacks.on_multirun_end(config=self.config,
                                                          config_name=self.config.hydra.job.config_name)
             raise SystemExit(status)
 
+    def _beat(self, cfg: XltConfig) -> None:
+        """Start the sweep's parent run and its heartbeat, once."""
+        if self.sweep_run is None:
+            from xlt.tracking.sweep_run import SweepRun
+
+            self.sweep_run = SweepRun(cfg, self.sweep_dir.name)
+            self.sweep_run.start()
+
     def _skip_finished(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:
-        from xlt.tracking.store import finished_runs
+        from xlt.data.identity import job_hash
+        from xlt.tracking.store import end_dead_runs, finished_runs
 
         by_store = defaultdict(list)
         for o in outcomes:
             cfg = configs[o.num]
-            if cfg.sweep.skip_finished:
-                by_store[(cfg.tracking_uri, cfg.tracking.experiment)].append((o, config_hash(cfg)))
+            by_store[(cfg.tracking_uri, cfg.tracking.experiment)].append((o, job_hash(cfg)))
         for (uri, experiment), pairs in by_store.items():
+            end_dead_runs(uri, experiment)  # long dead: no job needs to watch them to tell
+            pairs = [(o, h) for o, h in pairs if configs[o.num].sweep.skip_finished]
             finished = finished_runs(uri, experiment, [h for _, h in pairs])
             for o, h in pairs:
                 if h in finished:

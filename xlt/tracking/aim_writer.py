@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 from xlt.core.metrics import TARGET_MEAN, parse_metric_name
+from xlt.tracking.heartbeat import last_sign, seen_status
 from xlt.tracking.mlflow_reader import MlflowReader, aim_tags
 from xlt.tracking.sync_state import SyncState
 
@@ -141,7 +142,7 @@ class AimWriter:
         info = run.info
         aim_run.name = info.run_name
         aim_run["mlflow_run_id"] = info.run_id
-        aim_run["mlflow"] = {"run_id": info.run_id, "experiment": experiment, "status": info.status,
+        aim_run["mlflow"] = {"run_id": info.run_id, "experiment": experiment, "status": seen_status(run),
                              "start_time": (info.start_time or 0) / 1000,
                              "end_time": info.end_time / 1000 if info.end_time else None}
         aim_run["params"] = {k: typed(v) for k, v in run.data.params.items()}
@@ -161,15 +162,17 @@ class AimWriter:
                                                                   ).replace(tzinfo=None)
         props._session.add(props._model)
         props._session.commit()
-        end = run.info.end_time / 1000 if run.info.end_time and run.info.status != "RUNNING" else None
+        status = seen_status(run)  # a RUNNING run whose process died shows as FAILED, ended at its last beat
+        end = (run.info.end_time / 1000 if run.info.end_time and run.info.status != "RUNNING" else
+               last_sign(run)[0] if status != run.info.status else None)
         resources = aim_run._resources  # closing the run writes its end time: MLflow's, None if running
         resources.set_run_end_time = lambda: resources.meta_run_tree.__setitem__("end_time", end)
         tags = set(props.tags)
-        for status in ("RUNNING", "FAILED", "KILLED"):
-            if status == run.info.status and status not in tags:
-                aim_run.add_tag(status)
-            elif status != run.info.status and status in tags:
-                aim_run.remove_tag(status)
+        for name in ("RUNNING", "FAILED", "KILLED"):
+            if name == status and name not in tags:
+                aim_run.add_tag(name)
+            elif name != status and name in tags:
+                aim_run.remove_tag(name)
 
     def write_metric(self, aim_run, key: str, history: list, done: dict) -> int:
         """Points of `key` past those written before; returns how many were written."""

@@ -1,11 +1,15 @@
-"""Which jobs of a sweep are still alive, told from the MLflow store alone.
+"""Which runs still have a live process, told from the MLflow store alone.
 
-A launcher that loses a job (submitit's UncompletedJobError, Ray's WorkerCrashedError,
-joblib's TerminatedWorkerError) raises at once and drops every result of its batch, while the
-batch's other jobs may still be training or queued behind them. Each job's run therefore
-carries a heartbeat, the tag `xlt.heartbeat`, rewritten every `INTERVAL_S` seconds; the sweep
-waits while some run's tag still changes and only then settles the batch. The tag is compared with what the sweep saw
-before, never with its own clock, so the jobs' machines need no common time.
+Every job's run carries a heartbeat, the tag `xlt.heartbeat` (the writer's clock, in seconds),
+rewritten every `tracking.heartbeat_s` seconds (the tag `xlt.heartbeat_s`); so does a sweep's
+parent run while the sweep's process lives. Three uses:
+- a launcher that loses a job (submitit's UncompletedJobError, Ray's WorkerCrashedError) raises
+  at once and drops every result of its batch: the sweep waits while some run's tag still
+  changes (`wait_for_live_jobs`, comparing values, never clocks);
+- a RUNNING run silent for `DEAD_AFTER` beats has no live process (`silence`): a rerun takes
+  over its job (xlt.tracking.lease), and the report and the sync show it as dead. Hosts sharing
+  a store keep their clocks within that margin (NTP; SLURM's munge needs it anyway);
+- a job watches its sweep's run (`SweepWatch`) and stops with a checkpoint once the sweep died.
 """
 from __future__ import annotations
 
@@ -13,31 +17,35 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterable, Iterator, List
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from xlt.core.tags import HEARTBEAT
+from xlt.core.tags import HEARTBEAT, HEARTBEAT_S
 
 log = logging.getLogger(__name__)
-INTERVAL_S = 10.0
-STALE_S = 3 * INTERVAL_S  # a run whose tag has not changed for this long has no live writer
+INTERVAL_S = 10.0  # tracking.heartbeat_s's default
+STALE_S = 3 * INTERVAL_S  # a lost batch's wait: no change in this long, no live writer
+DEAD_AFTER = 6  # beats missed before a RUNNING run counts as dead: a busy store delays some
 
 
 @contextmanager
-def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S) -> Iterator[None]:
-    """Rewrite the run's heartbeat tag every `interval_s` seconds while the block runs."""
+def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S,
+            watch: Optional[Callable[[], None]] = None) -> Iterator[None]:
+    """Rewrite the run's heartbeat every `interval_s` seconds while the block runs (the first
+    beat before the block starts), calling `watch` after each beat."""
     import mlflow
 
     client, done = mlflow.MlflowClient(uri), threading.Event()
+    client.set_tag(run_id, HEARTBEAT_S, f"{interval_s:g}")
+    client.set_tag(run_id, HEARTBEAT, f"{time.time():.3f}")
 
     def beat() -> None:
-        count = 0
-        while not done.is_set():
-            count += 1
+        while not done.wait(interval_s):
             try:
-                client.set_tag(run_id, HEARTBEAT, str(count))
+                client.set_tag(run_id, HEARTBEAT, f"{time.time():.3f}")
+                if watch is not None:
+                    watch()
             except Exception as e:  # noqa: BLE001 - a busy store: the next beat tries again
                 log.debug("heartbeat of %s: %s", run_id, e)
-            done.wait(interval_s)
 
     thread = threading.Thread(target=beat, name="xlt-heartbeat", daemon=True)
     thread.start()
@@ -50,6 +58,59 @@ def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S) -> Iterator[N
             client.delete_tag(run_id, HEARTBEAT)
         except Exception as e:  # noqa: BLE001 - the run's status tells the rest
             log.debug("heartbeat of %s: %s", run_id, e)
+
+
+def last_sign(run) -> Tuple[float, float]:
+    """(unix time of a run's last beat, or of its start if it never beat; its beat interval)."""
+    found = run.data.tags
+    try:
+        return float(found[HEARTBEAT]), float(found.get(HEARTBEAT_S, INTERVAL_S))
+    except (KeyError, ValueError):  # never beat (or an older xlt's counter)
+        return run.info.start_time / 1000, INTERVAL_S
+
+
+def silence(run, now: Optional[float] = None) -> Optional[float]:
+    """Seconds since a RUNNING run's last sign of life when that is more than DEAD_AFTER beats:
+    its process is gone. None for a live or an ended run."""
+    if run.info.status != "RUNNING":
+        return None
+    last, interval = last_sign(run)
+    quiet = (time.time() if now is None else now) - last
+    return quiet if quiet > DEAD_AFTER * interval else None
+
+
+def seen_status(run) -> str:
+    """The run's status as readers should show it: a RUNNING run whose process died is FAILED."""
+    return "FAILED" if silence(run) is not None else run.info.status
+
+
+def died(run) -> str:
+    """Why a run with a dead heartbeat counts as dead, in one line."""
+    return f"its process died (no heartbeat for {silence(run) or 0:.0f} s)"
+
+
+class SweepWatch:
+    """Called on each of a job's beats: `on_gone(reason)` once the sweep's run has ended or its
+    heartbeat has not changed for DEAD_AFTER of its beats, by this process's own clock."""
+
+    def __init__(self, uri: str, sweep_run_id: str, on_gone: Callable[[str], None]):
+        self.uri, self.run_id, self.on_gone = uri, sweep_run_id, on_gone
+        self.seen, self.since, self.gone = None, time.monotonic(), False
+
+    def __call__(self) -> None:
+        import mlflow
+
+        if self.gone:
+            return
+        run = mlflow.MlflowClient(self.uri).get_run(self.run_id)
+        beat, now = run.data.tags.get(HEARTBEAT), time.monotonic()
+        if beat != self.seen:
+            self.seen, self.since = beat, now
+        interval = float(run.data.tags.get(HEARTBEAT_S, INTERVAL_S))
+        if run.info.status != "RUNNING" or now - self.since > DEAD_AFTER * interval:
+            self.gone = True
+            self.on_gone(f"its sweep's process died (sweep run {self.run_id} silent for "
+                         f"{now - self.since:.0f} s); a rerun of the sweep resumes this run")
 
 
 def wait_for_live_jobs(nums: Iterable[int], job_runs: Callable[[], Dict[int, List]],

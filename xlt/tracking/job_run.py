@@ -2,23 +2,28 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import traceback
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from xlt.config import XltConfig, config_hash
+from xlt.config import XltConfig
 from xlt.core import tags
 from xlt.core.devices import device_name
 from xlt.core.secrets import scrub
 from xlt.tracking.environment import environment
-from xlt.tracking.heartbeat import beating
+from xlt.tracking.experiment import experiment_id
+from xlt.tracking.heartbeat import SweepWatch, beating
+from xlt.tracking.lease import Held, claim
+from xlt.tracking.sweep_run import sweep_run
 
 REPRODUCED_FROM_ENV = "XLT_REPRODUCED_FROM"  # `xlt reproduce` names the source run here, for the new run's tag
+log = logging.getLogger(__name__)
 RUN_NAME_ENV = "XLT_RUN_NAME"  # a run's name, where its starter chose one (xlt reproduce keeps the original's)
 
 
@@ -59,38 +64,8 @@ def flatten(node, prefix: str = "") -> Dict[str, str]:
     return {prefix[:-1]: str(node)}
 
 
-def _experiment_id(cfg: XltConfig) -> str:
-    """Get or create the experiment; artifacts of a local store live under output_dir."""
-    import mlflow
-    from filelock import FileLock
-
-    def get_or_create() -> str:
-        found = mlflow.get_experiment_by_name(cfg.tracking.experiment)
-        if found is not None:
-            return found.experiment_id
-        location = None
-        if cfg.tracking_uri.startswith("sqlite:") and not cfg.tracking.uri:
-            location = (Path(cfg.output_dir).resolve() / "mlartifacts").as_uri()
-        return mlflow.create_experiment(cfg.tracking.experiment, artifact_location=location)
-
-    if not cfg.tracking_uri.startswith("sqlite:"):
-        # A server (jobs on many machines, no shared lock): the first creation wins, the rest read it.
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return get_or_create()
-        except MlflowException as e:
-            if e.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            return mlflow.get_experiment_by_name(cfg.tracking.experiment).experiment_id
-    # Parallel jobs must not create the SQLite schema or the experiment twice.
-    cfg.cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cfg.cache_dir / "mlflow.lock")):
-        return get_or_create()
-
-
-def _run_tags(cfg: XltConfig, job: JobInfo, env: dict) -> Dict[str, str]:
-    found = {tags.MODEL: cfg.model.name, tags.TECHNIQUE: cfg.technique.name, tags.HASH: config_hash(cfg),
+def _run_tags(cfg: XltConfig, job: JobInfo, env: dict, job_hash: str) -> Dict[str, str]:
+    found = {tags.MODEL: cfg.model.name, tags.TECHNIQUE: cfg.technique.name, tags.HASH: job_hash,
              tags.JOB_DIR: str(job.dir), **cfg.tracking.tags}
     if env["git_commit"] != "unknown":  # outside a git checkout there is nothing to tag
         found.update({tags.GIT_COMMIT: env["git_commit"], tags.GIT_DIRTY: env["git_dirty"]})
@@ -138,34 +113,71 @@ def _start(cfg: XltConfig, job: JobInfo, run_tags: Dict[str, str], resume_run_id
         mlflow.delete_tag(tags.CHECKPOINT)
         return run
     name = os.environ.get(RUN_NAME_ENV) or run_name(cfg, job.overrides)
-    return mlflow.start_run(experiment_id=_experiment_id(cfg), tags=run_tags, run_name=scrub(name))
+    return mlflow.start_run(experiment_id=experiment_id(cfg), tags=run_tags, run_name=scrub(name))
+
+
+def _sweep_watch(cfg: XltConfig, job: JobInfo, run, on_sweep_gone: Optional[Callable[[str], None]]):
+    """The watch on this job's sweep (its parent run's heartbeat), where it has one; the job's run
+    is nested under that parent in the MLflow UI."""
+    parent = sweep_run(cfg.tracking_uri, run.info.experiment_id, job.sweep_id) if job.sweep_id else None
+    if parent is None:
+        return None
+    import mlflow
+
+    mlflow.set_tag(tags.PARENT, parent)
+    return SweepWatch(cfg.tracking_uri, parent, on_sweep_gone) if on_sweep_gone else None
+
+
+def _step_aside(run, held: Held) -> None:
+    """Another run holds the job: this one goes, leaving nothing behind (or, when another process
+    resumed this very run, leaves it running as that process's)."""
+    import mlflow
+
+    log.info("not running this job: %s", held)
+    if held.run_id == run.info.run_id:
+        mlflow.end_run("RUNNING")
+        return
+    mlflow.end_run("KILLED")
+    mlflow.MlflowClient().delete_run(run.info.run_id)
 
 
 @contextmanager
-def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo, loaded: Dict[str, Optional[str]],
-               resume_run_id: Optional[str] = None) -> Iterator[object]:
+def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo, loaded: Dict[str, Optional[str]], job_hash: str,
+               resume_run_id: Optional[str] = None,
+               on_sweep_gone: Optional[Callable[[str], None]] = None) -> Iterator[object]:
     """An MLflow run that always ends: FINISHED, FAILED (error tagged) or KILLED (signal).
 
     `loaded`: what the model and data resolved to (repo@commit, or a content hash), logged as
     the params `model.commit` and `data.commit` and kept in the snapshot for `xlt reproduce`.
+    `job_hash`: the job's identity (xlt.data.identity.job_hash): the run claims it
+    (xlt.tracking.lease) and raises Held where another run holds it.
     `resume_run_id` reopens a KILLED run so that a resumed job continues its history.
+    `on_sweep_gone(reason)` is called once if the job's sweep dies while the job runs.
     """
     import mlflow
 
     mlflow.set_tracking_uri(cfg.tracking_uri)
     env = environment(cfg, loaded)
-    run = _start(cfg, job, _run_tags(cfg, job, env), resume_run_id)
+    run = _start(cfg, job, _run_tags(cfg, job, env, job_hash), resume_run_id)
     try:
-        if not resume_run_id:  # a resumed run already has them
-            _log_params(cfg, loaded)
-        _log_snapshot(raw, job, env)
-        # A sweep's job tells the sweep that it is alive (xlt.tracking.heartbeat): launchers can lose track of it.
-        with beating(cfg.tracking_uri, run.info.run_id) if job.sweep_id is not None else nullcontext():
+        # The heartbeat tells sweeps and readers that this run's process lives (xlt.tracking.heartbeat).
+        with beating(cfg.tracking_uri, run.info.run_id, cfg.tracking.heartbeat_s,
+                     _sweep_watch(cfg, job, run, on_sweep_gone)):
+            claim(cfg.tracking_uri, run, job_hash, resumed=bool(resume_run_id),
+                  finished_holds=cfg.sweep.skip_finished)
+            if not resume_run_id:  # a resumed run already has them
+                _log_params(cfg, loaded)
+            _log_snapshot(raw, job, env)
             yield run
+    except Held as held:
+        _step_aside(run, held)
+        raise
     except KeyboardInterrupt as e:
         checkpoint = getattr(e, "checkpoint", None)
         if checkpoint:
             mlflow.set_tag(tags.CHECKPOINT, str(checkpoint))
+        if getattr(e, "reason", None):
+            mlflow.set_tag(tags.ERROR, scrub(e.reason))
         mlflow.end_run("KILLED")
         raise
     except BaseException as e:

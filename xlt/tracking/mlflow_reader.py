@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 from xlt.core import tags
 from xlt.core.errors import ConfigError
+from xlt.tracking.heartbeat import seen_status
 
 REQUESTS_IN_FLIGHT, RUNS_AHEAD = 8, 4  # history reads from a tracking server
 
@@ -23,13 +24,13 @@ def latest_points(run) -> Dict[str, list]:
 
 def aim_tags(run) -> Dict[str, str]:
     """The run's tags that Aim shows: MLflow's own (the parent run, the UI's notes) stay in MLflow."""
-    return {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    return {k: v for k, v in run.data.tags.items() if not k.startswith(("mlflow.", tags.HEARTBEAT))}
 
 
 def run_meta(run) -> dict:
     """What of a run the sync writes besides metrics, to notice a change: status, end, params,
     tags and description. A change Aim would not show (e.g. a new parent run) is no change."""
-    return {"status": run.info.status, "end_time": run.info.end_time, "n_params": len(run.data.params),
+    return {"status": seen_status(run), "end_time": run.info.end_time, "n_params": len(run.data.params),
             "tags": [list(t) for t in sorted(aim_tags(run).items())],
             "description": run.data.tags.get("mlflow.note.content")}
 

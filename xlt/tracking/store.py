@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from xlt.core import tags
 from xlt.core.metrics import SELECTED_STEP
+from xlt.tracking.heartbeat import died, silence
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,17 @@ def end_runs(uri: str, runs: Iterable, message: str, status: str = "FAILED") -> 
     for run in runs:
         client.set_tag(run.info.run_id, tags.ERROR, message)
         client.set_terminated(run.info.run_id, status)
+
+
+def end_dead_runs(uri: str, experiment: str) -> List[str]:
+    """End FAILED, with the reason, every RUNNING run whose heartbeat has long stopped (a process
+    killed with its sweep); returns their ids."""
+    dead = [r for r in _search(uri, experiment, "attributes.status = 'RUNNING'") if silence(r) is not None]
+    for run in dead:
+        end_runs(uri, [run], died(run))
+    if dead:
+        log.warning("ended %d runs whose process died: %s", len(dead), ", ".join(r.info.run_id for r in dead))
+    return [r.info.run_id for r in dead]
 
 
 def replace_dead_attempts(uri: str, experiment: str, sweep_id: str, job_num: int) -> List[str]:

@@ -30,14 +30,15 @@ LOSS_FILE = "xlt_loss.json"  # in a stop's checkpoint: Trainer's loss sums since
 class Interrupted(KeyboardInterrupt):
     """The job stopped on a signal; `checkpoint` is where it can resume from, if anywhere."""
 
-    def __init__(self, checkpoint: Optional[Path] = None):
-        super().__init__(f"interrupted, resumable from {checkpoint.name}" if checkpoint else "interrupted")
-        self.checkpoint = checkpoint
+    def __init__(self, checkpoint: Optional[Path] = None, reason: Optional[str] = None):
+        super().__init__(f"{reason or 'interrupted'}" + (f", resumable from {checkpoint.name}" if checkpoint else ""))
+        self.checkpoint, self.reason = checkpoint, reason
 
 
 class GracefulStop(TrainerCallback):
     def __init__(self):
         self.requested = False
+        self.reason: Optional[str] = None  # why, when not a signal: the run's error tag
         self.checkpoint: Optional[Path] = None
         self._training = False
         self.trainer = None  # set by attach(): the loss sums live on the Trainer
@@ -80,6 +81,12 @@ class GracefulStop(TrainerCallback):
             return
         raise KeyboardInterrupt
 
+    def request(self, reason: str) -> None:
+        """Stop at the next step end with a checkpoint, as on a first signal (from any thread)."""
+        if not self.requested:
+            self.requested, self.reason = True, reason
+            log.warning("%s: stopping after this step with a checkpoint", reason)
+
     def on_train_begin(self, args, state, control, **kwargs):
         self._training = True
         saved = self._resume / LOSS_FILE if self._resume else None
@@ -110,4 +117,4 @@ class GracefulStop(TrainerCallback):
 
     def raise_if_requested(self) -> None:
         if self.requested:
-            raise Interrupted(self.checkpoint)
+            raise Interrupted(self.checkpoint, self.reason)

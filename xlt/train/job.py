@@ -15,10 +15,11 @@ from typing import Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig
 
-from xlt.config import XltConfig, config_hash, validate
+from xlt.config import XltConfig, validate
 from xlt.core.console import quiet_third_party
 from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY, metric_name
 from xlt.data.hub import ModelSource, Pin, model_source
+from xlt.data.identity import inputs_identity, job_hash
 from xlt.data.splits import EncodedData, data_pin, load_encoded
 from xlt.model.features import features_of
 from xlt.model.freezing import count_parameters
@@ -27,6 +28,7 @@ from xlt.model.loading import set_head_dropout
 from xlt.model.pooling import resolve_pooling
 from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
+from xlt.tracking.lease import Held
 from xlt.tracking.store import replace_dead_attempts, resumable_run
 from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
@@ -49,12 +51,15 @@ class JobContext:
     technique: ModuleType  # xlt.techniques: what trains, what may be cached
     source: ModelSource  # the weights, pinned once per sweep
     pin: Optional[Pin]  # the hub dataset, pinned once per sweep (None for local data)
+    local: Dict[str, str]  # part -> content hash of the local files it reads (xlt.data.identity)
+    hash: str  # the job's identity in the store: config and local files
     resume: Optional[Tuple[str, Path]]  # (run id, checkpoint) of the KILLED run this job continues
 
     @property
     def loaded(self) -> Dict[str, Optional[str]]:
         """What the model and data resolved to, logged with the run (`model.commit`, `data.commit`)."""
-        return {"model": self.source.identity, "data": f"{self.pin.repo_id}@{self.pin.commit}" if self.pin else None}
+        return {"model": self.source.identity,
+                "data": f"{self.pin.repo_id}@{self.pin.commit}" if self.pin else self.local.get("data")}
 
     @property
     def caches_features(self) -> bool:
@@ -70,6 +75,8 @@ def train_and_test(raw: DictConfig) -> dict:
     job = _context(cfg, raw)
     try:
         return _run(job)
+    except Held as held:  # another run has it: this job is skipped, as a finished one is
+        return {"run_id": held.run_id, "skipped": str(held)}
     except KeyboardInterrupt:  # the run has ended KILLED with its checkpoint
         job.stop.requeue()  # preempted under submitit: requeued, and the requeued job resumes the run
         raise
@@ -80,11 +87,14 @@ def _context(cfg: XltConfig, raw: DictConfig) -> JobContext:
     _share_cpu(parallel_jobs)
     stop = GracefulStop().install()
     # The sweep pinned these (xlt.data.hub): every job loads the same commits, and logs them.
-    source, pin = model_source(cfg.model), data_pin(cfg)
+    source, pin = model_source(cfg.model, cfg.cache_dir), data_pin(cfg)
+    local = inputs_identity(cfg)
+    identity = job_hash(cfg, local)
     if info.sweep_id is not None:  # a launcher's retry of a job whose process died: one run, not two
         replace_dead_attempts(cfg.tracking_uri, cfg.tracking.experiment, info.sweep_id, info.job_num)
-    resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, config_hash(cfg))
-    return JobContext(cfg, raw, info, parallel_jobs, stop, load_technique(cfg.technique), source, pin, resume)
+    resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, identity)
+    return JobContext(cfg, raw, info, parallel_jobs, stop, load_technique(cfg.technique), source, pin, local,
+                      identity, resume)
 
 
 def _hydra_job() -> Tuple[JobInfo, int]:
@@ -111,7 +121,8 @@ def _run(job: JobContext) -> dict:
     from transformers import set_seed
 
     cfg = job.cfg
-    with mlflow_run(cfg, job.raw, job.info, job.loaded, resume_run_id=job.resume and job.resume[0]) as run:
+    with mlflow_run(cfg, job.raw, job.info, job.loaded, job.hash, resume_run_id=job.resume and job.resume[0],
+                    on_sweep_gone=job.stop.request) as run:
         set_seed(cfg.train.seed)
         model, tokenizer, pooling = build_model(job)
         data, reader = prepare_data(job, model, tokenizer, pooling)
