@@ -63,7 +63,8 @@ def test_a_malformed_jsonl_line_is_one_line_naming_file_and_line(tmp_path_factor
 
 
 NUMERIC = ["train.batch_size", "train.eval_batch_size", "train.learning_rate", "train.epochs",
-           "train.max_length", "train.eval_steps", "train.logging_steps", "data.max_eval_samples"]
+           "train.max_length", "train.eval_steps", "train.logging_steps", "data.max_eval_samples",
+           "tracking.heartbeat_s"]
 LORA = ["technique.lora.rank", "technique.lora.alpha"]  # with technique=lora
 bad_overrides = st.one_of(
     st.tuples(st.sampled_from(NUMERIC), st.sampled_from(["0", "-1", "-0.5", "abc", "1e999x", "[1]"])).map("=".join),

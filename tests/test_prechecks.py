@@ -87,3 +87,105 @@ def test_an_output_dir_that_cannot_be_written_is_refused(tmp_path):
     """/sys refuses new files even to root (whose permission bits are never checked)."""
     assert problem(tmp_path, "output_dir=/sys/xlt-logs") == (
         "output_dir: '/sys' is not writable (Permission denied); give a directory you can write")
+
+
+# -- the store and the disk (issue 25, item 7) -----------------------------------------------------
+
+def _store_with_runs(path, experiment="xlt"):
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{path}")
+    found = client.create_experiment(experiment)
+    for _ in range(40):  # pages enough that damage lands inside a table
+        client.create_run(found)
+    return client, found
+
+
+def test_a_store_that_is_not_a_database_is_refused(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mlflow.db").write_text("not a database")
+    store = tmp_path / "out" / "mlflow.db"
+    assert problem(tmp_path) == (f"tracking.uri: {store} is not an SQLite database; restore it from a backup, "
+                                 "or move it away and start a new store")
+
+
+def test_a_damaged_store_is_refused(tmp_path):
+    import os
+
+    store = tmp_path / "out" / "mlflow.db"
+    store.parent.mkdir()
+    _store_with_runs(store)
+    with open(store, "r+b") as f:  # pages past the header overwritten, as a crash mid-write leaves them
+        f.seek(4096 * 3)
+        f.write(os.urandom(4096 * 4))
+    said = problem(tmp_path)
+    assert said.startswith(f"tracking.uri: {store} is damaged (") and "\n" not in said
+    assert said.endswith("); restore it from a backup, or move it away and start a new store")
+
+
+def test_a_deleted_experiment_is_refused_with_the_restore_command(tmp_path):
+    store = tmp_path / "out" / "mlflow.db"
+    store.parent.mkdir()
+    client, found = _store_with_runs(store, "gone")
+    client.delete_experiment(found)
+    uri = f"sqlite:///{store}"
+    assert problem(tmp_path, "tracking.experiment=gone") == (
+        f"tracking.experiment: experiment 'gone' is deleted in {uri}: restore it with `MLFLOW_TRACKING_URI={uri} "
+        f"mlflow experiments restore --experiment-id {found}`, or name another tracking.experiment")
+    assert problem(tmp_path, "tracking.experiment=other") is None
+
+
+def _mount_tmpfs(where, size="1m"):
+    import subprocess
+
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    return lambda *options: subprocess.run(["mount", "-o", ",".join(["remount", *options]), str(where)], check=True)
+
+
+def test_a_read_only_store_is_refused(tmp_path):
+    import subprocess
+
+    remount = _mount_tmpfs(tmp_path / "out", "8m")
+    try:
+        _store_with_runs(tmp_path / "made.db")
+        shutil.copyfile(tmp_path / "made.db", tmp_path / "out" / "mlflow.db")
+        remount("ro")
+        store = tmp_path / "out" / "mlflow.db"
+        assert problem(tmp_path, "output_dir=/tmp", f"tracking.uri=sqlite:///{store}") == (
+            f"tracking.uri: {store} cannot be written (attempt to write a readonly database); make it and its "
+            "directory writable, or give another tracking.uri")
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "out")])
+
+
+def test_a_full_disk_is_refused_before_anything_is_written(tmp_path):
+    import subprocess
+
+    _mount_tmpfs(tmp_path / "full", "1m")
+    try:
+        assert problem(tmp_path, f"output_dir={tmp_path / 'full' / 'logs'}") == (
+            f"output_dir: {tmp_path / 'full'} has no room to write (1.0 MB free); free some space or give "
+            "another output_dir (at least 50 MB)")
+        assert list((tmp_path / "full").iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "full")])
+
+
+def test_a_file_size_limit_is_refused_like_a_full_disk(tmp_path):
+    """No mount needed: a process limited to 512 KiB files (ulimit -f) cannot write a checkpoint."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024)); "
+            "import runpy, sys; sys.argv = ['run.py', 'model=tiny', 'data=sample', 'output_dir=%s']; "
+            "runpy.run_path('run.py', run_name='__main__')" % (tmp_path / "out"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr == (f"xlt: error: output_dir: {tmp_path} has no room to write (File too large); free some "
+                           "space or give another output_dir (at least 50 MB)\n")
+    assert not (tmp_path / "out").exists()

@@ -194,3 +194,27 @@ def test_watch_syncs_until_stopped_and_leaves_every_run_closed(store, stop):
     assert watcher.returncode == 0 and out.strip() == "xlt sync: stopped", err[-2000:]
     assert not list((repo / ".aim" / "locks").glob("*.softlock"))  # every Aim run closed
     assert_same(client, repo, runs)
+
+
+def test_a_damaged_aim_repo_or_store_is_one_line_and_the_repo_rebuilds_from_mlflow(store):
+    tmp_path, uri, client, runs = store
+    repo = tmp_path / "aim"
+    assert xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo)).returncode == 0
+    table = repo / ".aim" / "run_metadata.sqlite"
+    table.write_bytes(b"garbage" * 100)  # as a crash or a full disk leaves it
+    damaged = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
+    assert damaged.returncode == 2 and damaged.stderr == (
+        f"xlt: error: --aim-repo: {table} is not an SQLite database; move {repo} away and rerun the sync, which "
+        "rebuilds it from MLflow (nothing of the runs is lost: MLflow holds them)\n")
+    repo.rename(tmp_path / "aim.damaged")
+    rebuilt = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
+    assert rebuilt.returncode == 0 and "3 new" in rebuilt.stdout
+    assert_same(client, repo, runs)
+
+    bad_store = tmp_path / "copy.db"
+    bad_store.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8000)  # the header, then nothing sound
+    for command in (["sync", "--aim-repo", str(tmp_path / "aim2")], ["report", "--out", str(tmp_path / "r")]):
+        said = run_xlt(*command, "--mlflow-tracking-uri", f"sqlite:///{bad_store}",
+                       command=[sys.executable, "-m", "xlt.cli"])
+        assert said.returncode == 2 and said.stderr.startswith(
+            f"xlt: error: --mlflow-tracking-uri: {bad_store} is damaged (") and said.stderr.count("\n") == 1

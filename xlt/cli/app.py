@@ -24,6 +24,8 @@ def run_task(cfg: DictConfig) -> dict:
 
     try:
         result = train_and_test(cfg)
+        if result.get("skipped"):
+            print(f"xlt: not run: {result['skipped']}", file=sys.stderr)
         if os.environ.get(RESULT_FILE_ENV):
             with open(os.environ[RESULT_FILE_ENV], "w") as f:
                 json.dump(result, f)

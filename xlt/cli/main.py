@@ -73,10 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _report(args) -> int:
     from pathlib import Path
 
-    from xlt.tracking.store import store_exists
-
-    if not store_exists(args.mlflow_tracking_uri):
-        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    _check_store(args.mlflow_tracking_uri)
     from xlt.report.publish import report
     from xlt.report.results import NoRuns
 
@@ -89,14 +86,25 @@ def _report(args) -> int:
     return 0
 
 
+def _check_store(uri: str, writing: bool = True) -> None:
+    """The store exists and is a sound database (the report writes its sweep's parent run)."""
+    from xlt.tracking.store import store_exists, store_problem
+
+    if not store_exists(uri):
+        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {uri}")
+    problem = store_problem(uri, writing=writing)
+    if problem:
+        raise ConfigError("--mlflow-tracking-uri", problem.replace("tracking.uri", "--mlflow-tracking-uri"))
+
+
 def _sync(args) -> int:
     from pathlib import Path
 
-    from xlt.tracking.store import store_exists
-    from xlt.tracking.sync import sync, watch
+    from xlt.tracking.sync import repo_problem, sync, watch
 
-    if not store_exists(args.mlflow_tracking_uri):
-        raise ConfigError("--mlflow-tracking-uri", f"no MLflow store at {args.mlflow_tracking_uri}")
+    _check_store(args.mlflow_tracking_uri, writing=False)
+    if repo_problem(Path(args.aim_repo)):
+        raise ConfigError("--aim-repo", repo_problem(Path(args.aim_repo)))
     if args.interval <= 0:
         raise ConfigError("--interval", f"must be a positive number of seconds, got {args.interval}")
     repo = Path(args.aim_repo)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -225,13 +226,43 @@ def _check_launcher(launcher) -> None:
                               "(ray start --head) or fix the address; null starts a Ray of this machine")
 
 
+MIN_FREE_MB = 50  # a tiny sweep's store, caches and checkpoints; a real encoder's need far more
+
+
+def _check_space(jobs) -> None:
+    """Room to write under each output_dir: free space, and a 1 MiB write (a quota or a file-size
+    limit shows only then). A full disk met mid-run fails a job; met here, nothing starts."""
+    import shutil
+    import tempfile
+
+    for output in dict.fromkeys(Path(j.output_dir).expanduser().absolute() for j in jobs):
+        where = next(p for p in [output, *output.parents] if p.exists())
+        free_mb = shutil.disk_usage(where).free / 2**20
+        try:
+            if free_mb < MIN_FREE_MB:
+                raise OSError(28, f"{free_mb:.1f} MB free")
+            with tempfile.TemporaryFile(dir=where) as f:
+                f.write(b"\0" * 2**20)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise ConfigError("output_dir", f"{where} has no room to write ({e.strerror or e}); free some "
+                                            f"space or give another output_dir (at least {MIN_FREE_MB} MB)") from None
+
+
 def _check_tracking(jobs) -> None:
+    """A server answers; a local store is a database, not damaged, writable, its experiment not deleted."""
     from xlt.tracking.server import server_problem
+    from xlt.tracking.store import store_problem
 
     for uri in dict.fromkeys(j.tracking.uri for j in jobs if j.tracking.uri):
         problem = uri.startswith(("http://", "https://")) and server_problem(uri)
         if problem:
             raise ConfigError("tracking.uri", problem)
+    for uri, experiment in dict.fromkeys((j.tracking_uri, j.tracking.experiment) for j in jobs):
+        problem = store_problem(uri, experiment)
+        if problem:
+            raise ConfigError("tracking.experiment" if "deleted" in problem else "tracking.uri", problem)
 
 
 def _commands(overrides: List[str], multirun: bool, config_name: str) -> Tuple[List[List[str]], bool]:
@@ -307,6 +338,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
             _check_precision(jobs)
         _check_tokenizers(jobs)
         _check_data(jobs)
+        _check_space(jobs)
         _check_tracking(jobs)
         _check_hub(jobs)
     except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line

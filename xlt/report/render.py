@@ -86,10 +86,10 @@ class Report:
     def _problems(self, outcomes) -> List[List[str]]:
         """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses."""
         if outcomes is not None:
-            return [[f"#{o.num}", " ".join(o.overrides), o.status, o.error or "-"] for o in outcomes
+            return [[f"#{o.num}", " ".join(o.overrides), o.status, _first_line(o.error)] for o in outcomes
                     if o.status != "FINISHED"]
         bad = self.runs[self.runs["status"] != "FINISHED"]
-        return [[r.run_name, r.run_id, r.status, r.error or "-"] for r in bad.itertuples()]
+        return [[r.run_name, r.run_id, r.status, _first_line(r.error)] for r in bad.itertuples()]
 
     def charts(self, out: Path) -> Dict[str, Path]:
         done = self.runs[self.runs["status"] == "FINISHED"]
@@ -155,3 +155,8 @@ th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></hea
 <h2>Findings</h2><ul>{items}</ul><h2>Charts</h2>{figures}{problems}
 </body></html>
 """
+
+
+def _first_line(error: str) -> str:
+    """An error as one table cell (the run keeps it whole)."""
+    return (str(error or "").strip().splitlines() or ["-"])[0]

@@ -17,10 +17,16 @@ def common_overrides(outcomes: List[Outcome]) -> List[str]:
     return [o for o in filter_overrides(outcomes[0].overrides) if o in shared] if shared else []
 
 
+def one_line(text: str, limit: int = 240) -> str:
+    """An error as one table cell: its first line, cut at `limit` characters (the run keeps it whole)."""
+    line = (text.strip().splitlines() or [""])[0].replace("|", "/")
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
 def _row(o: Outcome, common: List[str]) -> tuple:
     accuracy = "-" if o.target_accuracy is None else f"{o.target_accuracy:.4f}"
     seconds = "-" if not o.seconds else f"{o.seconds:.1f} s"
-    status = f"{o.status} ({o.error})" if o.error else o.status
+    status = f"{o.status} ({one_line(o.error)})" if o.error else o.status
     own = [x for x in filter_overrides(o.overrides) if x not in common]
     return (f"#{o.num}", " ".join(own) or "-", status, accuracy, seconds, o.run_id or "-")
 

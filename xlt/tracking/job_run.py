@@ -163,8 +163,9 @@ def mlflow_run(cfg: XltConfig, raw: DictConfig, job: JobInfo, loaded: Dict[str, 
         # The heartbeat tells sweeps and readers that this run's process lives (xlt.tracking.heartbeat).
         with beating(cfg.tracking_uri, run.info.run_id, cfg.tracking.heartbeat_s,
                      _sweep_watch(cfg, job, run, on_sweep_gone)):
+            # A single run trains whatever ran before (as it always has); a sweep's job skips a finished one.
             claim(cfg.tracking_uri, run, job_hash, resumed=bool(resume_run_id),
-                  finished_holds=cfg.sweep.skip_finished)
+                  finished_holds=cfg.sweep.skip_finished and job.sweep_id is not None)
             if not resume_run_id:  # a resumed run already has them
                 _log_params(cfg, loaded)
             _log_snapshot(raw, job, env)

@@ -25,6 +25,59 @@ def store_exists(uri: str) -> bool:
     return True
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def store_problem(uri: str, experiment: Optional[str] = None, writing: bool = True) -> Optional[str]:
+    """Why a local SQLite store cannot be used (not a database, damaged, read-only), or why its
+    `experiment` cannot (deleted); None where all is well. A store not yet made is fine."""
+    if not uri.startswith("sqlite:///") or not store_exists(uri):
+        return None
+    path = Path(uri[len("sqlite:///"):])
+    problem = sqlite_problem(path, writing)
+    if problem and problem.startswith("cannot be written"):
+        return f"{path} {problem}; make it and its directory writable, or give another tracking.uri"
+    if problem:
+        return f"{path} {problem}; restore it from a backup, or move it away and start a new store"
+    return _experiment_problem(uri, experiment) if experiment else None
+
+
+def sqlite_problem(path: Path, writing: bool = True) -> Optional[str]:
+    """Why an SQLite file cannot be read (or, `writing`, written), or None: "is not an SQLite
+    database", "is damaged (...)" or "cannot be written (...)"."""
+    import sqlite3
+    from contextlib import closing
+
+    with open(path, "rb") as f:
+        if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            return "is not an SQLite database"
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode={'rw' if writing else 'ro'}", uri=True, timeout=30)) as db:
+            verdict = " ".join(db.execute("PRAGMA quick_check(1)").fetchone()[0].split())
+            if verdict != "ok":
+                return f"is damaged ({verdict})"
+            if writing:  # a write rolled back: a read-only file, directory or mount fails here
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("CREATE TABLE xlt_write_probe (x INTEGER)")
+                db.rollback()
+    except sqlite3.DatabaseError as e:
+        if any(word in str(e) for word in ("readonly", "read-only", "unable to open")):
+            return f"cannot be written ({e})"
+        return f"is damaged ({e})"
+    return None
+
+
+def _experiment_problem(uri: str, experiment: str) -> Optional[str]:
+    import mlflow
+
+    found = mlflow.MlflowClient(uri).get_experiment_by_name(experiment)
+    if found is not None and found.lifecycle_stage == "deleted":
+        return (f"experiment {experiment!r} is deleted in {uri}: restore it with `MLFLOW_TRACKING_URI={uri} "
+                f"mlflow experiments restore --experiment-id {found.experiment_id}`, or name another "
+                "tracking.experiment")
+    return None
+
+
 def _search(uri: str, experiment: str, query: str) -> List:
     if not store_exists(uri):
         return []

@@ -18,10 +18,11 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from xlt.tracking.aim_writer import AimWriter
 from xlt.tracking.mlflow_reader import MlflowReader, latest_points, run_meta
+from xlt.tracking.store import sqlite_problem
 from xlt.tracking.sync_state import SyncState
 
 
@@ -102,6 +103,16 @@ class Syncer:
                 _ = self.writer.repo  # an empty store still leaves an Aim repo to open
         counts.seconds = time.perf_counter() - started
         return counts
+
+
+def repo_problem(aim_repo: Path) -> Optional[str]:
+    """Why an Aim repository cannot be written (its run table damaged, read-only), or None."""
+    table = Path(aim_repo) / ".aim" / "run_metadata.sqlite"
+    problem = table.is_file() and sqlite_problem(table)
+    if problem:
+        return (f"{table} {problem}; move {aim_repo} away and rerun the sync, which rebuilds it from MLflow "
+                "(nothing of the runs is lost: MLflow holds them)")
+    return None
 
 
 def sync(tracking_uri: str, aim_repo: Path, experiments: Sequence[str] = (),
