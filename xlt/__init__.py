@@ -17,12 +17,16 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """`xlt.load_results`, `xlt.load_saved`: imported only when asked for (they bring pandas,
+    """`xlt.load_results`, `xlt.load_predictions`, `xlt.load_saved`: imported only when asked for (they bring pandas,
     MLflow, torch)."""
     if name in ("load_results", "load_curves"):
         from xlt.report import results
 
         return getattr(results, name)
+    if name == "load_predictions":
+        from xlt.tracking.predictions import load_predictions
+
+        return load_predictions
     if name == "load_saved":
         from xlt.train.saved import load_saved
 

@@ -29,6 +29,7 @@ from xlt.model.pooling import resolve_pooling
 from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.lease import Held
+from xlt.tracking.predictions import ARTIFACT_DIR, save_predictions
 from xlt.tracking.store import replace_dead_attempts, resumable_run
 from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
@@ -220,8 +221,10 @@ def test(job: JobContext, trainer, data: EncodedData) -> int:
     keeps the selected ones. Returns their step."""
     import mlflow
 
-    selected = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
+    selected, chosen, last = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
     mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
+    saved = save_predictions(job.info.dir, job.cfg.task.labels, chosen, last)
+    mlflow.log_artifact(str(saved), ARTIFACT_DIR)
     log.info("test: the weights of step %d (train.select=%s); test_last: of step %d",
              selected, job.cfg.train.select, trainer.state.global_step)
     for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from transformers import TrainerCallback
@@ -68,17 +68,27 @@ class ModelSelection(TrainerCallback):
         return True
 
 
-def test_selected(trainer, selection: ModelSelection, test_data: dict) -> int:
+def predict_languages(trainer, data: Dict[str, object], prefix: str) -> Dict[str, object]:
+    """Trainer.evaluate over each language's dataset (the same metric records, logged the same
+    way), keeping each language's PredictionOutput: probabilities and gold labels."""
+    outputs = {}
+    for lang, dataset in data.items():
+        outputs[lang] = trainer.predict(dataset, metric_key_prefix=f"{prefix}_{lang}")
+        trainer.log(outputs[lang].metrics)
+    return outputs
+
+
+def test_selected(trainer, selection: ModelSelection, test_data: dict) -> Tuple[int, dict, dict]:
     """Test the last weights (`test_last/...`) and the selected ones (`test/...`).
 
-    Returns the step whose weights `test/...` measured. When that is the last step, its
-    metrics are logged again under `test/` instead of evaluating the same weights twice.
+    Returns the step whose weights `test/...` measured, and each language's predictions for the
+    selected and the last weights. When that is the last step, its metrics are logged again
+    under `test/` instead of evaluating the same weights twice.
     """
     last_step = trainer.state.global_step
-    last = trainer.evaluate(test_data, metric_key_prefix="testlast")
+    last = predict_languages(trainer, test_data, "testlast")
     if selection.best_step in (None, last_step) or not selection.restore_best(trainer.model):
-        trainer.log({"test_" + key[len("testlast_"):]: value for key, value in last.items()
-                     if key.endswith(("_accuracy", "_loss"))})
-        return last_step
-    trainer.evaluate(test_data, metric_key_prefix="test")
-    return selection.best_step
+        trainer.log({"test_" + key[len("testlast_"):]: value for out in last.values()
+                     for key, value in out.metrics.items() if key.endswith(("_accuracy", "_loss"))})
+        return last_step, last, last
+    return selection.best_step, predict_languages(trainer, test_data, "test"), last

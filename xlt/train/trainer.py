@@ -47,12 +47,12 @@ def precision_flags(precision: str) -> dict:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def _argmax(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return logits.argmax(dim=-1)  # keep predictions, not logits, across eval batches
+def _probabilities(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return logits.float().softmax(dim=-1)  # what the per-example predictions keep (xlt.train.predictions)
 
 
 def _accuracy(prediction) -> dict:
-    return {"accuracy": float(np.mean(prediction.predictions == prediction.label_ids))}
+    return {"accuracy": float(np.mean(prediction.predictions.argmax(-1) == prediction.label_ids))}
 
 
 def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
@@ -88,7 +88,7 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         processing_class=tokenizer,
         data_collator=default_data_collator if cached_features else DataCollatorWithPadding(tokenizer),
         compute_metrics=_accuracy,
-        preprocess_logits_for_metrics=_argmax,
+        preprocess_logits_for_metrics=_probabilities,
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # prints every log record as a raw dict
