@@ -40,11 +40,12 @@ def test_each_finding_states_the_grids_numbers():
     # Languages: en (+0.10) first, ar (-0.05) last, over the 16 finished runs (the failed one left out).
     assert "Languages by mean test accuracy over 16 runs: en " in text and "(en, the training language, first; " \
         "last: ar)" in text
-    assert "Best model: xlmr" in text and "ahead of mbert by 5.0 points" in text
+    assert ("Best model: xlmr, mean target-language test accuracy 0.540 over 8 runs; xlmr beats mbert by 5.0 "
+            "points") in text
     assert "fine_tune runs took 1.50x as long as feature_extraction runs (mean 150 s vs 100 s; 8 and 8 runs)" in text
     # Batch size: +2.0 points for 16, within 2 x seed noise? No: 0.02 > 2 x 0.0071.
     (batch,) = [s for s in said if s.startswith("train.batch_size:")]
-    assert "best 16, 2.0 points above 8" in batch and "within seed noise" not in batch
+    assert "train.batch_size=16 beats train.batch_size=8 by 2.0 points" in batch and "within seed noise" not in batch
     assert any(s.startswith("Seed noise: runs that differ only by train.seed differ by 0.7 points") for s in said)
 
 
@@ -77,3 +78,58 @@ def test_a_techniques_own_defaults_are_not_a_sweep():
                                              "technique": t} for i, t in enumerate(["fine_tune"] * 2 + ["lora"] * 2)
                                             for lang in ("en", "de", "target_mean")])))
     assert "train.learning_rate" not in said and "technique.lora.rank: 4 -> 0.700 (1 runs), 8 -> 0.800" in said
+
+
+# -- significance: paired tests on the same test rows (issue 24) --------------------------------
+
+def _rows_grid(rng, n=400):
+    """Per-example correctness of 3 configurations x 3 seeds on en/de/ar (n rows each): `strong`
+    is right on 12% more rows than `base` by construction; `twin` is `base` with other seeds."""
+    langs = ["en", "de", "ar"]
+    index = pd.MultiIndex.from_product([langs, range(n)], names=["lang", "row"])
+    hard = rng.random(len(index))  # a row's difficulty, shared by every run: what pairing exploits
+    columns, runs, tidy = {}, [], []
+    for name, skill in (("base", 0.50), ("twin", 0.50), ("strong", 0.62)):
+        for seed in (1, 2, 3):
+            run_id = f"{name}{seed}"
+            noise = rng.random(len(index)) * 0.10
+            columns[run_id] = ((hard + noise) < skill + 0.05).astype(float)
+            runs.append({"run_id": run_id, "status": "FINISHED", "model": "m", "technique": name,
+                         "train.seed": seed, "duration_s": 1.0})
+            per_lang = pd.Series(columns[run_id], index=index).groupby(level=0).mean()
+            accuracy = {**per_lang.to_dict(), "target_mean": per_lang[["de", "ar"]].mean()}
+            tidy += [{"run_id": run_id, "split": "test", "lang": lang, "accuracy": value, "technique": name}
+                     for lang, value in accuracy.items()]
+    return pd.DataFrame(runs), pd.DataFrame(tidy), pd.DataFrame(columns, index=index)
+
+
+def test_a_difference_by_construction_is_significant_and_one_of_seeds_only_is_not():
+    import numpy as np
+    from scipy.stats import bootstrap, ttest_ind
+
+    runs, tidy, correct = _rows_grid(np.random.default_rng(0))
+    said = findings(runs, tidy, "en", correct)
+    (strong,) = [s for s in said if "strong beats base" in s or "strong and base" in s]
+    assert strong.startswith("On m, strong beats base by ")
+    (twin,) = [s for s in said if "strong beats twin" in s or "strong and twin" in s]
+    assert "strong beats twin" in twin
+    # base against twin (seeds only): the same comparison, made directly, is within noise.
+    from xlt.report.findings import SweepScores
+
+    scores = runs.assign(score=runs["run_id"].map(tidy[tidy["lang"] == "target_mean"].set_index("run_id")["accuracy"]))
+    s = SweepScores(runs, tidy, scores, [], None, "en", correct)
+    base, twin = scores[scores["technique"] == "base"], scores[scores["technique"] == "twin"]
+    assert "are within noise of each other" in s.verdict(twin, base, "twin", "base")
+    # The numbers equal scipy's own computation: the paired bootstrap over the target rows, and Welch over seeds.
+    strong_runs = scores[scores["technique"] == "strong"]
+    a = correct.loc[["de", "ar"], list(strong_runs["run_id"])].mean(axis=1).to_numpy()
+    b = correct.loc[["de", "ar"], list(base["run_id"])].mean(axis=1).to_numpy()
+    reference = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
+                          n_resamples=1000, confidence_level=0.95, method="percentile", random_state=0)
+    welch = ttest_ind(strong_runs["score"], base["score"], equal_var=False).confidence_interval(0.95)
+    low = min(reference.confidence_interval.low, welch.low)
+    high = max(reference.confidence_interval.high, welch.high)
+    assert f"95% interval {100 * low:+.1f} to {100 * high:+.1f} points, 800 paired target-language test rows, " \
+           "3 and 3 runs" in strong
+    assert f"by {100 * (a.mean() - b.mean()):.1f} points" in strong
+    assert "per language, points, * significant: ar +" in strong and "*, de +" in strong

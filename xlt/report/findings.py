@@ -1,18 +1,22 @@
 """What a sweep found, as sentences computed from its numbers (never written by hand).
 
-Every finding names the runs behind it and says when a difference is within seed noise: the
-standard deviation of the transfer score between runs that differ only by `train.seed`.
+Every finding names the runs behind it. A comparison says "beats" only when the difference is
+significant (xlt.report.significance: a paired test on the same test rows, and over seeds where
+there are several), else "within noise", with the interval and the per-language differences.
+Runs without per-example predictions fall back to the seed-noise caution: the standard deviation
+of the transfer score between runs that differ only by `train.seed`.
 """
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report.results import varied_fields
+from xlt.report.significance import Difference, compare
 
 
 def _value(value) -> str:
@@ -47,14 +51,45 @@ class SweepScores:
     hyper: List[str]  # the fields the runs vary in, the seed aside
     noise: Optional[float]  # seed noise, where some configuration has several seeds
     train_language: str
+    correct: Optional[pd.DataFrame] = None  # per test row and run: right or not (significance.correctness)
 
     @property
     def techniques(self) -> List[str]:
         return sorted(self.scores["technique"].unique())
 
+    @property
+    def langs(self) -> List[str]:
+        return sorted(set(self.test["lang"]) - {TARGET_MEAN})
 
-def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en") -> List[str]:
-    """Sentences about the finished runs of a sweep (`runs`: one row per run; `tidy`: results)."""
+    def versus(self, a: pd.DataFrame, b: pd.DataFrame) -> Optional[Dict[str, Difference]]:
+        """The paired comparison of two sets of runs (rows of `scores`), or None without predictions."""
+        targets = [lang for lang in self.langs if lang != self.train_language]
+        return compare(self.correct, list(a["run_id"]), list(b["run_id"]), self.langs, targets,
+                       (a["score"], b["score"]))
+
+    def verdict(self, a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> str:
+        """`On X, A beats B by N points ... (interval, significant; per language ...)` or `within noise`."""
+        mean_a, mean_b, diff = a["score"].mean(), b["score"].mean(), a["score"].mean() - b["score"].mean()
+        runs = f"{len(a)} and {len(b)} runs"
+        d = self.versus(a, b)
+        if d is None:
+            return (f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy "
+                    f"({mean_a:.3f} vs {mean_b:.3f}; {runs}){_caution(diff, self.noise, [len(a), len(b)])}")
+        pooled = d[TARGET_MEAN]
+        per_lang = ", ".join(f"{lang} {100 * d[lang].diff:+.1f}{'*' if d[lang].significant else ''}"
+                             for lang in self.langs)
+        why = f"95% interval {pooled.interval()}, {pooled.rows:,} paired target-language test rows, {runs}"
+        if pooled.significant:
+            head = f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy"
+        else:
+            head = f"{name_a} and {name_b} are within noise of each other on mean target-language test accuracy"
+        return f"{head} ({mean_a:.3f} vs {mean_b:.3f}; {why}; per language, points, * significant: {per_lang})"
+
+
+def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
+             correct: Optional[pd.DataFrame] = None) -> List[str]:
+    """Sentences about the finished runs of a sweep (`runs`: one row per run; `tidy`: results;
+    `correct`: their per-example correctness, for the significance tests)."""
     done = runs[runs["status"] == "FINISHED"]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
     if done.empty or test["accuracy"].isna().all():
@@ -62,7 +97,8 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en")
     score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
     scores = done.assign(score=done["run_id"].map(score)).dropna(subset=["score"])
     hyper = varied_fields(runs)
-    s = SweepScores(done, test, scores, hyper, seed_noise(scores, ["model", "technique", *hyper]), train_language)
+    s = SweepScores(done, test, scores, hyper, seed_noise(scores, ["model", "technique", *hyper]), train_language,
+                    correct)
     out: List[str] = []
     for finding in (_techniques, _languages, _best_model, _variation, _time, _hyperparameters):
         out += finding(s)
@@ -93,14 +129,12 @@ def _techniques(s: SweepScores) -> List[str]:
             continue
         wins[winner] += 1
         for loser in others:
-            diff = means[winner] - means[loser]
             if loser in ties:
                 out.append(f"On {model}, {winner} and {loser} tie at {means[winner]:.3f} mean target-language "
                            f"test accuracy ({counts[winner]} and {counts[loser]} runs).")
                 continue
-            out.append(f"On {model}, {winner} beats {loser} by {_pts(diff)} of mean target-language test "
-                       f"accuracy ({means[winner]:.3f} vs {means[loser]:.3f}; {counts[winner]} and "
-                       f"{counts[loser]} runs){_caution(diff, s.noise, [counts[winner], counts[loser]])}.")
+            out.append(f"On {model}, " + s.verdict(group[group["technique"] == winner],
+                                                   group[group["technique"] == loser], winner, loser) + ".")
     models = (s.scores.groupby("model")["technique"].nunique() > 1).sum()
     if models > 1:
         best = max(wins, key=wins.get)
@@ -132,10 +166,10 @@ def _best_model(s: SweepScores) -> List[str]:
     if len(by_model) < 2:
         return []
     means = by_model.mean().sort_values(ascending=False)
-    diff = means.iloc[0] - means.iloc[1]
-    return [f"Best model: {means.index[0]}, mean target-language test accuracy {means.iloc[0]:.3f} "
-            f"over {by_model.size()[means.index[0]]} runs, ahead of {means.index[1]} by "
-            f"{_pts(diff)}{_caution(diff, s.noise, list(by_model.size()))}."]
+    first, second = means.index[0], means.index[1]
+    verdict = s.verdict(s.scores[s.scores["model"] == first], s.scores[s.scores["model"] == second], first, second)
+    return [f"Best model: {first}, mean target-language test accuracy {means.iloc[0]:.3f} over "
+            f"{by_model.size()[first]} runs; {verdict}."]
 
 
 def _variation(s: SweepScores) -> List[str]:
@@ -175,7 +209,7 @@ def _hyperparameters(s: SweepScores) -> List[str]:
         means, counts = by.mean(), by.size()
         values = ", ".join(f"{_value(v)} -> {means[v]:.3f} ({counts[v]} runs)" for v in means.index)
         best, worst = means.idxmax(), means.idxmin()
-        diff = means[best] - means[worst]
-        out.append(f"{field}: {values}; best {_value(best)}, {_pts(diff)} above {_value(worst)}"
-                   f"{_caution(diff, s.noise, list(counts))}.")
+        verdict = s.verdict(s.scores[s.scores[field] == best], s.scores[s.scores[field] == worst],
+                            f"{field}={_value(best)}", f"{field}={_value(worst)}")
+        out.append(f"{field}: {values}; {verdict}.")
     return out

@@ -14,20 +14,23 @@ from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
 from xlt.report.findings import findings
 from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
+from xlt.report.significance import METHOD, cell_interval, compare, correctness
 
 log = logging.getLogger(__name__)
 
 
-def _cell(values: pd.Series) -> str:
+def _cell(values: pd.Series, interval=None) -> str:
+    """`0.734 ±0.013`: the mean and the half-width of its 95% interval (xlt.report.significance)."""
     values = values.dropna()
     if values.empty:
         return "-"
-    return f"{values.mean():.3f}" if len(values) == 1 else f"{values.mean():.3f} ± {values.std():.3f}"
+    return f"{values.mean():.3f}" + (f" ±{(interval[1] - interval[0]) / 2:.3f}" if interval else "")
 
 
 def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], train_language: str) -> pd.DataFrame:
     """Rows model x technique (x swept fields but the seed), columns languages, target mean, gap:
-    each cell the accuracies of the runs sharing the row. Returns the rows and the value columns."""
+    each cell the accuracies of the runs sharing the row (their ids in the column `run_ids`).
+    Returns the rows and the value columns."""
     hyper = varied_fields(runs)
     done = runs[runs["status"] == "FINISHED"]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
@@ -39,22 +42,58 @@ def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], tra
     rows = []
     for key, group in wide.groupby(["model", "technique", *hyper], dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(["model", "technique", *hyper], key), runs=len(group))
+        row = dict(zip(["model", "technique", *hyper], key), runs=len(group), run_ids=list(group.index))
         row.update({c: group[c] for c in columns})
         rows.append(row)
     return pd.DataFrame(rows), columns
 
 
-def _table_text(rows: pd.DataFrame, columns: List[str], bold) -> List[List[str]]:
-    """Cells as text, the best of each column (highest accuracy, smallest gap) passed through `bold`."""
-    means = {c: rows[c].map(lambda s: s.mean()) for c in columns}
-    best = {c: (means[c].idxmin() if c == "gap" else means[c].idxmax()) for c in columns if means[c].notna().any()}
-    keys = [c for c in rows.columns if c not in columns]
+class Cells:
+    """The table's numbers: each cell's interval, and which cell of a column is significantly best."""
+
+    def __init__(self, rows: pd.DataFrame, columns: List[str], correct: Optional[pd.DataFrame], langs: List[str],
+                 train_language: str):
+        self.rows, self.columns, self.correct = rows, columns, correct
+        self.targets = [lang for lang in langs if lang != train_language]
+
+    def _langs_of(self, column: str) -> List[str]:
+        return self.targets if column == TARGET_MEAN else [column]
+
+    def interval(self, i, column: str):
+        if column == "gap":
+            return None
+        run_ids, values = self.rows.at[i, "run_ids"], self.rows.at[i, column]
+        rows = None
+        if self.correct is not None and len(run_ids) == 1 and run_ids[0] in self.correct:
+            part = self.correct[run_ids[0]]
+            rows = part[part.index.get_level_values(0).isin(self._langs_of(column))].to_numpy()
+        return cell_interval(list(values.dropna()), rows)
+
+    def best(self) -> Dict[str, int]:
+        """accuracy column -> the row that is best and, where the runs have predictions, significantly
+        ahead of the next row: a best within noise is no best. (The gap has no test: never bold.)"""
+        out = {}
+        for c in self.columns:
+            means = self.rows[c].map(lambda v: v.mean()).dropna()
+            if len(means) < 2 or c == "gap":
+                continue
+            order = means.sort_values(ascending=False).index
+            first, second = order[0], order[1]
+            test = compare(self.correct, self.rows.at[first, "run_ids"], self.rows.at[second, "run_ids"], [],
+                           self._langs_of(c))
+            if test is None or test[TARGET_MEAN].significant:
+                out[c] = first
+        return out
+
+
+def _table_text(cells: Cells, bold) -> List[List[str]]:
+    """Cells as text, the significantly best of each column passed through `bold`."""
+    rows, columns, best = cells.rows, cells.columns, cells.best()
+    keys = [c for c in rows.columns if c not in columns and c != "run_ids"]
     out = []
     for i, row in rows.iterrows():
-        cells = [str(row[k]) for k in keys]
-        cells += [bold(_cell(row[c])) if best.get(c) == i else _cell(row[c]) for c in columns]
-        out.append(cells)
+        texts = [_cell(row[c], cells.interval(i, c)) for c in columns]
+        out.append([str(row[k]) for k in keys] + [bold(t) if best.get(c) == i else t for c, t in zip(columns, texts)])
     return [keys + [("target mean" if c == TARGET_MEAN else c) for c in columns]] + out
 
 
@@ -80,7 +119,9 @@ class Report:
         self.train_language = next((r.data.params["data.train_language"] for r in runs
                                     if "data.train_language" in r.data.params), "en")
         self.rows, self.columns = accuracy_table(self.runs, self.tidy, self.langs, self.train_language)
-        self.findings = findings(self.runs, self.tidy, self.train_language)
+        self.correct = _correctness(tracking_uri, [r for r in runs if r.info.status == "FINISHED"])
+        self.cells = Cells(self.rows, self.columns, self.correct, self.langs, self.train_language)
+        self.findings = findings(self.runs, self.tidy, self.train_language, self.correct)
         self.problems = self._problems(outcomes)
 
     def _problems(self, outcomes) -> List[List[str]]:
@@ -121,10 +162,11 @@ class Report:
         images = self.charts(out)
         counts = self.runs["status"].value_counts()
         tally = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
-        intro = (f"{len(self.runs)} runs ({tally}); test accuracy with the weights `train.select` chose, "
-                 f"mean ± std over runs sharing a row; gap = {self.train_language} minus the target mean; "
-                 "best of each column in bold.")
-        table = _table_text(self.rows, self.columns, lambda s: f"**{s}**") if not self.rows.empty else None
+        intro = (f"{len(self.runs)} runs ({tally}); test accuracy with the weights `train.select` chose, the mean "
+                 "of the runs sharing a row ± half its 95% interval (t over several runs, Wilson over one run's "
+                 f"test rows); gap = {self.train_language} minus the target mean; bold: the best of a column where "
+                 f"it is significantly ahead of the next ({METHOD}).")
+        table = _table_text(self.cells, lambda s: f"**{s}**") if not self.rows.empty else None
         md = [f"# {self.title}", "", intro, "", _markdown_table(table) if table else "No finished run.", "",
               "## Findings", ""] + [f"- {f}" for f in self.findings]
         md += ["", "## Charts", ""] + [f"### {name}\n\n![{name}]({path.name})\n" for name, path in images.items()]
@@ -136,7 +178,7 @@ class Report:
         return out
 
     def _html(self, intro: str, images: Dict[str, Path]) -> str:
-        table = _table_text(self.rows, self.columns, lambda s: f"<b>{s}</b>") if not self.rows.empty else None
+        table = _table_text(self.cells, lambda s: f"<b>{s}</b>") if not self.rows.empty else None
         figures = "".join(
             f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,"
             f"{base64.b64encode(path.read_bytes()).decode()}'>" for name, path in images.items())
@@ -155,6 +197,15 @@ th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></hea
 <h2>Findings</h2><ul>{items}</ul><h2>Charts</h2>{figures}{problems}
 </body></html>
 """
+
+
+def _correctness(tracking_uri: str, runs: List) -> Optional[pd.DataFrame]:
+    """Each finished run's per-example correctness (the runs that kept predictions), or None."""
+    from xlt.tracking.predictions import load_predictions
+
+    found = {r.info.run_id: load_predictions(tracking_uri, r.info.run_id) for r in runs}
+    found = {run_id: frame for run_id, frame in found.items() if frame is not None}
+    return correctness(found) if found else None
 
 
 def _first_line(error: str) -> str:
