@@ -46,6 +46,18 @@ def test_results_csv_holds_exactly_the_mlflow_metrics(sweep):
     assert table[table["status"] == "FAILED"]["accuracy"].isna().all()
 
 
+def expected_cell(values, rows):
+    """`mean ±half`: half the 95% interval, t over several runs, Wilson over one run's test rows."""
+    from scipy.stats import binomtest, t
+
+    if len(values) > 1:
+        half = t.ppf(0.975, len(values) - 1) * stdev(values) / len(values) ** 0.5
+    else:
+        ci = binomtest(round(values[0] * rows), rows).proportion_ci(0.95, method="wilson")
+        half = (ci.high - ci.low) / 2
+    return f"{mean(values):.3f} ±{half:.3f}"
+
+
 def table_rows(markdown):
     """{(model, technique): {column: cell}} from the report's accuracy table."""
     lines = [line for line in markdown.splitlines() if line.startswith("| tiny ")]
@@ -71,8 +83,8 @@ def test_the_table_and_the_findings_are_the_runs_numbers(sweep):
         assert cells["runs"] == str(len(mine))
         for lang, column in [*zip(LANGS, LANGS), ("target_mean", "target mean")]:
             values = [r.data.metrics[f"test/{lang}/accuracy"] for r in mine]
-            expected = f"{mean(values):.3f}" + (f" ± {stdev(values):.3f}" if len(values) > 1 else "")
-            assert cells[column] == expected, (technique, lang)
+            tested = int(mine[0].data.metrics["test/de/rows"]) * (5 if lang == "target_mean" else 1)
+            assert cells[column] == expected_cell(values, tested), (technique, lang)
         score[technique] = mean(r.data.metrics["test/target_mean/accuracy"] for r in mine)
 
     # The technique finding states the same means, the right winner and the run counts.
@@ -83,7 +95,13 @@ def test_the_table_and_the_findings_are_the_runs_numbers(sweep):
         assert f"{score[tie[1]]:.3f}" == f"{score[tie[2]]:.3f}" == tie[3]
         assert (int(tie[4]), int(tie[5])) == (counts[tie[1]], counts[tie[2]])
     claim = re.search(r"On tiny, (\w+) beats (\w+) by ([\d.]+) points of mean target-language test accuracy "
-                      r"\(([\d.]+) vs ([\d.]+); (\d) and (\d) runs\)", markdown)
+                      r"\(([\d.]+) vs ([\d.]+); 95% interval [^,]+, [\d,]+ paired target-language test rows, "
+                      r"(\d) and (\d) runs", markdown)
+    noise = re.search(r"On tiny, (\w+) and (\w+) are within noise of each other on mean target-language test "
+                      r"accuracy \(([\d.]+) vs ([\d.]+); 95% interval [^,]+, [\d,]+ paired target-language test "
+                      r"rows, (\d) and (\d) runs", markdown)
+    if noise:  # the same statement, without the claim: the means and the counts are the runs'
+        claim = [None, noise[1], noise[2], f"{100 * (score[noise[1]] - score[noise[2]]):.1f}", *noise.groups()[2:]]
     assert claim or tie, markdown
     winner, loser = (claim[1], claim[2]) if claim else (tie[1], tie[2])
     assert score[winner] >= score[loser]

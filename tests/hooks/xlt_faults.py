@@ -8,6 +8,7 @@
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
 - `sigkill-sweep`: at training step STEP the job kills the sweep's process with SIGKILL;
 - `die-at`: at training step STEP the job's process kills itself with SIGKILL;
+- `nan-lr`: from training step STEP the learning rate is NaN (what a bad schedule does to a run);
 - `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
 - `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
 
@@ -65,6 +66,8 @@ def at_step(job_num: Optional[int]):
         def on_step_end(self, args, state, control, **kwargs):
             if fault and fault[0] == "preempt" and fault[1] == state.global_step:
                 os.kill(os.getpid(), signal.SIGUSR2)
+            elif fault and fault[0] == "nan-lr" and fault[1] == state.global_step:
+                kwargs["lr_scheduler"].base_lrs = [float("nan")] * len(kwargs["lr_scheduler"].base_lrs)
             elif fault and fault[1] == state.global_step and fault[0] in SIGNALS_AT_STEP:
                 sig, to_sweep = SIGNALS_AT_STEP[fault[0]]
                 os.kill(os.getppid() if to_sweep else os.getpid(), sig)

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import importlib.util
 import json
+import math
 import pkgutil
 import typing
 from pathlib import Path
@@ -59,7 +60,7 @@ def _one_of(field_name: str, value: str, allowed) -> None:
 def _positive(field_name: str, value, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if value is None or value <= 0:
+    if value is None or not math.isfinite(value) or value <= 0:  # nan compares false with everything
         raise ConfigError(field_name, f"must be a positive number, got {value}")
 
 

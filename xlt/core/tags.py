@@ -6,6 +6,7 @@ JOB_NUM = "xlt.job_num"
 SWEEP = "xlt.sweep_id"  # the sweep directory's name
 KIND = "xlt.kind"  # "sweep" on a sweep's parent run, which holds the report and no job
 CHECKPOINT = "xlt.checkpoint"  # on a KILLED run: where its job resumes from
+ALARMS = "xlt.alarms"  # on a run whose numbers look broken (xlt.train.alarms), `; ` between them
 ERROR = "xlt.error"  # on a FAILED or KILLED run: why, in one line
 HEARTBEAT = "xlt.heartbeat"  # a live run's last beat, its writer's unix time (xlt.tracking.heartbeat)
 HEARTBEAT_S = "xlt.heartbeat_s"  # seconds between its beats

@@ -48,11 +48,12 @@ def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path, stat
 
 
 def report(tracking_uri: str, out: Path, experiment: Optional[str] = None, sweep_id: Optional[str] = None,
-           run_ids: Optional[List[str]] = None, outcomes: Optional[List] = None) -> Path:
-    """Write the report of an experiment, a sweep or given runs into `out`; returns `out`."""
+           run_ids: Optional[List[str]] = None, outcomes: Optional[List] = None, command: Optional[str] = None) -> Path:
+    """Write the report of an experiment, a sweep or given runs into `out`; returns `out`.
+    `command`: the command line that ran them, where known (the report's header shows it)."""
     runs = find_runs(tracking_uri, experiment, sweep_id, run_ids)
     title = f"Sweep {sweep_id}" if sweep_id else f"Experiment {experiment}" if experiment else "All runs"
-    Report(tracking_uri, runs, title, outcomes).write(out)
+    Report(tracking_uri, runs, title, outcomes, command).write(out)
     if sweep_id:
         statuses = [o.status for o in outcomes] if outcomes is not None else [r.info.status for r in runs]
         log_parent_run(tracking_uri, sweep_id, runs, out, sweep_status(statuses))

@@ -10,9 +10,11 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from xlt.core import tags
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
 from xlt.report.findings import findings
+from xlt.report.header import what_ran
 from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
 from xlt.report.significance import METHOD, cell_interval, compare, correctness
 
@@ -112,8 +114,9 @@ def _html_table(lines: List[List[str]]) -> str:
 class Report:
     """Everything the report shows, computed once; `write` renders it."""
 
-    def __init__(self, tracking_uri: str, runs: List, title: str, outcomes: Optional[List] = None):
-        self.tracking_uri, self.title, self.mlflow_runs = tracking_uri, title, runs
+    def __init__(self, tracking_uri: str, runs: List, title: str, outcomes: Optional[List] = None,
+                 command: Optional[str] = None):
+        self.tracking_uri, self.title, self.mlflow_runs, self.command = tracking_uri, title, runs, command
         self.runs, self.tidy = run_table(runs), results_from_runs(runs)
         self.langs = languages_of(runs)
         self.train_language = next((r.data.params["data.train_language"] for r in runs
@@ -123,6 +126,9 @@ class Report:
         self.cells = Cells(self.rows, self.columns, self.correct, self.langs, self.train_language)
         self.findings = findings(self.runs, self.tidy, self.train_language, self.correct)
         self.problems = self._problems(outcomes)
+        self.header = what_ran(runs, tracking_uri, self.train_language, command)
+        self.alarms = [(r.info.run_name, r.info.run_id, alarm) for r in runs
+                       for alarm in filter(None, r.data.tags.get(tags.ALARMS, "").split("; "))]
 
     def _problems(self, outcomes) -> List[List[str]]:
         """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses."""
@@ -167,9 +173,14 @@ class Report:
                  f"test rows); gap = {self.train_language} minus the target mean; bold: the best of a column where "
                  f"it is significantly ahead of the next ({METHOD}).")
         table = _table_text(self.cells, lambda s: f"**{s}**") if not self.rows.empty else None
-        md = [f"# {self.title}", "", intro, "", _markdown_table(table) if table else "No finished run.", "",
-              "## Findings", ""] + [f"- {f}" for f in self.findings]
-        md += ["", "## Charts", ""] + [f"### {name}\n\n![{name}]({path.name})\n" for name, path in images.items()]
+        md = [f"# {self.title}", "", "## What ran", ""] + [f"- {line}" for line in self.header]
+        md += ["", intro, "", _markdown_table(table) if table else "No finished run.", "",
+               "## Findings", ""] + [f"- {f}" for f in self.findings]
+        if self.alarms:
+            md += ["", "## Alarms", "", "The numbers of these runs look broken, not merely weak:", ""]
+            md += [f"- {name} ({run_id}): {alarm}" for name, run_id, alarm in self.alarms]
+        if images:
+            md += ["", "## Charts", ""] + [f"### {name}\n\n![{name}]({path.name})\n" for name, path in images.items()]
         if self.problems:
             md += ["## Failed and skipped jobs", "", _markdown_table([["job", "what", "status", "error"]]
                                                                      + self.problems)]
@@ -187,14 +198,20 @@ class Report:
             rows = [["job", "what", "status", "error"]] + [[html.escape(c) for c in p] for p in self.problems]
             problems = f"<h2>Failed and skipped jobs</h2>{_html_table(rows)}"
         items = "".join(f"<li>{html.escape(f)}</li>" for f in self.findings)
+        header = "".join(f"<li>{html.escape(line)}</li>" for line in self.header)
+        alarms = "".join(f"<li>{html.escape(f'{name} ({run_id}): {alarm}')}</li>"
+                         for name, run_id, alarm in self.alarms)
+        if alarms:
+            alarms = f"<h2>Alarms</h2><p>The numbers of these runs look broken, not merely weak:</p><ul>{alarms}</ul>"
+        charts_part = f"<h2>Charts</h2>{figures}" if images else ""
         return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></head><body>
-<h1>{html.escape(self.title)}</h1><p>{html.escape(intro)}</p>
+<h1>{html.escape(self.title)}</h1><h2>What ran</h2><ul>{header}</ul><p>{html.escape(intro)}</p>
 {_html_table(table) if table else "<p>No finished run.</p>"}
-<h2>Findings</h2><ul>{items}</ul><h2>Charts</h2>{figures}{problems}
+<h2>Findings</h2><ul>{items}</ul>{alarms}{charts_part}{problems}
 </body></html>
 """
 

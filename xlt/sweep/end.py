@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from xlt.config import XltConfig
 from xlt.core.errors import first_line
@@ -37,13 +37,24 @@ def report_after_sweep(configs: List[XltConfig], outcomes: List[Outcome], sweep_
 
     try:
         out = report(configs[0].tracking_uri, sweep_dir / "report", sweep_id=sweep_dir.name, run_ids=run_ids,
-                     outcomes=outcomes)
+                     outcomes=outcomes, command=_command(sweep_dir))
         log.info("Report: %s", out / "report.html")
         return True
     except Exception as e:  # noqa: BLE001 - the sweep's results stand without it; `xlt report` redoes it
         log.error("Report failed (%s: %s); `xlt report --sweep-id %s` retries it", type(e).__name__, first_line(e),
                   sweep_dir.name)
         return False
+
+
+def _command(sweep_dir: Path) -> Optional[str]:
+    """The sweep's command line, as Hydra saved it in `<sweep dir>/multirun.yaml`."""
+    from omegaconf import OmegaConf
+
+    try:
+        overrides = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
+    except Exception:  # noqa: BLE001 - a header line less, never a report less
+        return None
+    return "python run.py -m " + " ".join(map(str, overrides))
 
 
 def sync_after(configs: Iterable[XltConfig]) -> bool:

@@ -1,7 +1,7 @@
 """What became of one job of a sweep: the summary's row, beside Hydra's JobReturn."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 FINISHED, FAILED, KILLED, NOT_STARTED, SKIPPED = "FINISHED", "FAILED", "KILLED", "NOT STARTED", "SKIPPED"
@@ -17,12 +17,14 @@ class Outcome:
     target_accuracy: Optional[float] = None
     error: str = ""
     job_return: Any = None  # Hydra's JobReturn, when a launcher gave one
+    alarms: List[str] = field(default_factory=list)  # the run's numbers look broken (xlt.train.alarms)
 
     def take_result(self, value) -> None:
         """A finished job's return value: xlt's job returns its run id and transfer score."""
         if isinstance(value, dict):
             self.run_id = self.run_id or value.get("run_id")
             self.target_accuracy = value.get("target_accuracy")
+            self.alarms = list(value.get("alarms") or [])
             if value.get("skipped"):  # another run held the job (xlt.tracking.lease)
                 self.status, self.error = SKIPPED, value["skipped"]
 

@@ -41,7 +41,7 @@ def settle(outcomes: List[Outcome], configs: Mapping[int, XltConfig], sweep_id: 
 def _settle_one(o: Outcome, found: list, cfg: XltConfig, launcher_said: Optional[str]) -> None:
     if found:  # a launcher's result may hold no run id
         o.run_id = o.run_id or found[0].info.run_id
-        if not o.seconds and found[0].info.end_time:
+        if found[0].info.end_time:  # the run's own duration: the one the report and Aim show
             o.seconds = (found[0].info.end_time - found[0].info.start_time) / 1000
     dead = [r for r in found if r.info.status == "RUNNING"]
     if dead:

@@ -40,7 +40,14 @@ def table(outcomes: List[Outcome]) -> str:
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     head = [f"Every job: {' '.join(common)}", ""] if common else []
-    return "\n".join(head + lines)
+    return "\n".join(head + lines + alarm_lines(outcomes))
+
+
+def alarm_lines(outcomes: List[Outcome]) -> List[str]:
+    """`Alarms:` then one line per alarm, naming the job and its run (xlt.train.alarms)."""
+    found = [f"- #{o.num} (run {o.run_id}): {alarm}" for o in sorted(outcomes, key=lambda o: o.num)
+             for alarm in o.alarms]
+    return ["", "Alarms (the numbers of these runs look broken, not merely weak):", *found] if found else []
 
 
 def write(outcomes: List[Outcome], sweep_dir: Path) -> Path:

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 from omegaconf import DictConfig
 
 from xlt.config import XltConfig, validate
+from xlt.core import tags
 from xlt.core.console import quiet_third_party
 from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY, metric_name
 from xlt.data.hub import ModelSource, Pin, model_source
@@ -31,6 +32,7 @@ from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.lease import Held
 from xlt.tracking.predictions import ARTIFACT_DIR, save_predictions
 from xlt.tracking.store import replace_dead_attempts, resumable_run
+from xlt.train.alarms import alarms
 from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
 from xlt.train.progress import ProgressLog
@@ -129,13 +131,13 @@ def _run(job: JobContext) -> dict:
         data, reader = prepare_data(job, model, tokenizer, pooling)
         trainer = build_job_trainer(job, reader, tokenizer, data)
         train(job, trainer)
-        selected = test(job, trainer, data)
+        selected, found = test(job, trainer, data)
         if cfg.train.save == "selected":
             save_selected(job, model, tokenizer, pooling, selected)
         score = _callback(trainer, MlflowMetrics).last.get(TARGET_ACCURACY, float("nan"))
         log.info("%s %s: mean target-language test accuracy %.4f (run %s)", cfg.model.name, cfg.technique.name,
                  score, run.info.run_id)
-        return {"run_id": run.info.run_id, "target_accuracy": score}
+        return {"run_id": run.info.run_id, "target_accuracy": score, "alarms": found}
 
 
 def build_model(job: JobContext):
@@ -216,9 +218,10 @@ def train(job: JobContext, trainer) -> None:
     job.stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
 
 
-def test(job: JobContext, trainer, data: EncodedData) -> int:
-    """Test the selected weights (`test/...`) and the last ones (`test_last/...`); the model
-    keeps the selected ones. Returns their step."""
+def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
+    """Test the selected weights (`test/...`) and the last ones (`test_last/...`), keep every
+    test row's predictions, and raise the alarms they call for; the model keeps the selected
+    weights. Returns their step and the alarms."""
     import mlflow
 
     selected, chosen, last = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
@@ -227,9 +230,30 @@ def test(job: JobContext, trainer, data: EncodedData) -> int:
     mlflow.log_artifact(str(saved), ARTIFACT_DIR)
     log.info("test: the weights of step %d (train.select=%s); test_last: of step %d",
              selected, job.cfg.train.select, trainer.state.global_step)
+    found = run_alarms(job, trainer, chosen, selected)
     for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it
         getattr(callback, "close", lambda: None)()
-    return selected
+    return selected, found
+
+
+def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[str]:
+    """The run's alarms (xlt.train.alarms), tagged and logged."""
+    import mlflow
+
+    history = trainer.state.log_history
+    training = [record for record in history if "loss" in record]
+    evaluated = [r for r in history if r.get("step", 0) <= selected and any(k.startswith("eval_") for k in r)]
+    validation = {}
+    for record in evaluated:  # the last round at or before the tested step
+        validation.update({lang: record[f"eval_{lang}_accuracy"] for lang in job.cfg.languages.eval
+                           if f"eval_{lang}_accuracy" in record})
+    tested = {lang: (out.predictions.argmax(-1), out.label_ids) for lang, out in chosen.items()}
+    found = alarms(job.cfg.task.labels, job.cfg.data.train_language, tested, training, validation)
+    if found:
+        mlflow.set_tag(tags.ALARMS, "; ".join(found))
+        for alarm in found:
+            log.warning("alarm: %s", alarm)
+    return found
 
 
 def _callback(trainer, kind: type):

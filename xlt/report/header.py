@@ -1,0 +1,56 @@
+"""The report's "What ran" header: the command, what the runs trained and tested on, chance level,
+seeds and the runs' ids, read from the runs' params and metrics."""
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+from xlt.core.metrics import SELECTED_STEP
+
+SHOWN_RUNS = 12
+
+
+def _natural(value: str):
+    """Numbers in numeric order ("3" before "10"), then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _params(runs: List, key: str) -> str:
+    return ", ".join(sorted({r.data.params.get(key, "?") for r in runs}, key=_natural))
+
+
+def _metrics(runs: List, wanted: Callable[[str], bool]) -> str:
+    """The distinct values of the metrics `wanted` picks, as `100-200`, or `?`."""
+    found = sorted({int(v) for r in runs for k, v in r.data.metrics.items() if wanted(k)})
+    return "-".join(map(str, found)) or "?"
+
+
+def _task(runs: List) -> str:
+    params = runs[0].data.params
+    labels = [x for x in params.get("task.labels", "").split(",") if x]
+    chance = f", {len(labels)} labels (chance {1 / len(labels):.3f})" if labels else ""
+    return (f"Task {params.get('task.name', '?')}{chance}; models {_params(runs, 'model')}; "
+            f"techniques {_params(runs, 'technique')}; seeds {_params(runs, 'train.seed')}.")
+
+
+def _budget(runs: List, train_language: str) -> str:
+    rows = lambda split: _metrics(runs, lambda k: k.startswith(f"{split}/") and k.endswith("/rows"))  # noqa: E731
+    return (f"Trained on {train_language}: {_metrics(runs, lambda k: k == 'train/rows')} rows, "
+            f"{_params(runs, 'train.epochs')} epochs; tested the weights of step "
+            f"{_metrics(runs, lambda k: k == SELECTED_STEP)} (train.select={_params(runs, 'train.select')}); "
+            f"per language {rows('validation')} validation and {rows('test')} test rows.")
+
+
+def _ids(runs: List, tracking_uri: str) -> str:
+    more = len(runs) - SHOWN_RUNS
+    listed = ", ".join(r.info.run_id for r in runs[:SHOWN_RUNS])
+    return f"Runs: {listed}{f' and {more} more (results.csv lists them)' if more > 0 else ''} in {tracking_uri}."
+
+
+def what_ran(runs: List, tracking_uri: str, train_language: str, command: Optional[str] = None) -> List[str]:
+    """The header's lines (the finished runs describe the budget where there are any)."""
+    described = [r for r in runs if r.info.status == "FINISHED"] or runs
+    lines = [f"Command: {command}"] if command else []
+    return lines + [_task(described), _budget(described, train_language), _ids(runs, tracking_uri)]
