@@ -15,6 +15,7 @@ from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
 from xlt.report.findings import findings
 from xlt.report.header import what_ran
+from xlt.report.references import HEAD, beside_references
 from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
 from xlt.report.significance import METHOD, cell_interval, compare, correctness
 
@@ -127,6 +128,7 @@ class Report:
         self.findings = findings(self.runs, self.tidy, self.train_language, self.correct)
         self.problems = self._problems(outcomes)
         self.header = what_ran(runs, tracking_uri, self.train_language, command)
+        self.references, self.budgets = beside_references(runs)
         self.alarms = [(r.info.run_name, r.info.run_id, alarm) for r in runs
                        for alarm in filter(None, r.data.tags.get(tags.ALARMS, "").split("; "))]
 
@@ -176,6 +178,9 @@ class Report:
         md = [f"# {self.title}", "", "## What ran", ""] + [f"- {line}" for line in self.header]
         md += ["", intro, "", _markdown_table(table) if table else "No finished run.", "",
                "## Findings", ""] + [f"- {f}" for f in self.findings]
+        if self.references:
+            md += ["", "## Published references", "", _markdown_table([HEAD] + self.references), ""]
+            md += [f"- {note}" for note in self.budgets]
         if self.alarms:
             md += ["", "## Alarms", "", "The numbers of these runs look broken, not merely weak:", ""]
             md += [f"- {name} ({run_id}): {alarm}" for name, run_id, alarm in self.alarms]
@@ -204,6 +209,11 @@ class Report:
         if alarms:
             alarms = f"<h2>Alarms</h2><p>The numbers of these runs look broken, not merely weak:</p><ul>{alarms}</ul>"
         charts_part = f"<h2>Charts</h2>{figures}" if images else ""
+        references = ""
+        if self.references:
+            notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.budgets)
+            rows = [HEAD] + [[html.escape(c) for c in r] for r in self.references]
+            references = f"<h2>Published references</h2>{_html_table(rows)}<ul>{notes}</ul>"
         return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(self.title)}</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
@@ -211,7 +221,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></head><body>
 <h1>{html.escape(self.title)}</h1><h2>What ran</h2><ul>{header}</ul><p>{html.escape(intro)}</p>
 {_html_table(table) if table else "<p>No finished run.</p>"}
-<h2>Findings</h2><ul>{items}</ul>{alarms}{charts_part}{problems}
+<h2>Findings</h2><ul>{items}</ul>{references}{alarms}{charts_part}{problems}
 </body></html>
 """
 
