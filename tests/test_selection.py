@@ -57,6 +57,20 @@ def test_selection_restores_the_best_rounds_weights(bert, select, step):
     assert torch.all(bert.classifier.weight == step)
 
 
+def test_average_last_tests_the_mean_of_the_last_rounds_weights(bert, tmp_path):
+    selection = replay("average_last", bert)  # the last 3 rounds: steps 20, 30, 40
+    assert selection.averaged_steps == [20, 30, 40] and selection.best_step == 40
+    assert not selection.is_current(40)  # the last step's weights are not the mean: restore them
+    assert selection.restore_best(bert) and torch.all(bert.classifier.weight == 30)
+    # A stop's checkpoint carries the window: the resumed job averages the same rounds.
+    (tmp_path / "checkpoint-40").mkdir()
+    selection.on_save(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=40), None)
+    resumed = ModelSelection("average_last", LANGS, "en")
+    resumed.resume_from(tmp_path / "checkpoint-40")
+    assert resumed.averaged_steps == [20, 30, 40]
+    assert torch.equal(resumed.best_state["classifier.weight"], selection.best_state["classifier.weight"])
+
+
 def test_last_keeps_the_last_weights(bert):
     selection = replay("last", bert)
     assert selection.best_step is None and not selection.restore_best(bert)

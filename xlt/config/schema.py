@@ -113,8 +113,10 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32
     # Which weights are tested at the end (xlt/train/selection.py): the evaluation round with the
     # best English validation accuracy (`en_dev`, the zero-shot protocol), the last one
-    # (`last`), or the best mean target-language one (`target_dev`, an oracle).
+    # (`last`), the best mean target-language one (`target_dev`, an oracle), or the mean of the
+    # last `average_last` rounds' trainable weights (`average_last`: no dev set looked at).
     select: str = "en_dev"
+    average_last: int = 3
     dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
     # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
     # MLflow artifact, in the smallest form that reloads (xlt.load_saved); `none`: keep nothing.

@@ -22,7 +22,7 @@ MODEL_SOURCES = ("hub", "local", "tiny")
 DATA_SOURCES = ("hub", "jsonl", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("auto", "cls", "mean")
-SELECTIONS = ("en_dev", "last", "target_dev")
+SELECTIONS = ("en_dev", "last", "target_dev", "average_last")
 SAVES = ("none", "selected")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 TECHNIQUES_PACKAGE = "xlt.techniques"
@@ -203,6 +203,7 @@ def _check_train(cfg: XltConfig) -> None:
 def _check_selection(cfg: XltConfig) -> None:
     select, train_language, langs = cfg.train.select, cfg.data.train_language, cfg.languages.eval
     _one_of("train.select", select, SELECTIONS)
+    _positive("train.average_last", cfg.train.average_last)
     if select == "en_dev" and train_language not in langs:
         raise ConfigError("train.select", f"en_dev selects on {train_language} validation accuracy, "
                                           f"but languages.eval lacks {train_language}; add it or use "

@@ -193,7 +193,7 @@ def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
     langs, train_language = cfg.languages.eval, cfg.data.train_language
     side_by_side = job.parallel_jobs > 1 and info.job_num is not None
     callbacks: List = [MlflowMetrics(langs, train_language, job.stop),
-                       ModelSelection(cfg.train.select, langs, train_language),
+                       ModelSelection(cfg.train.select, langs, train_language, cfg.train.average_last),
                        ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None),
                        job.stop]
     if cfg.tracking.aim.callback:
@@ -228,8 +228,11 @@ def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
     mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
     saved = save_predictions(job.info.dir, job.cfg.task.labels, chosen, last)
     mlflow.log_artifact(str(saved), ARTIFACT_DIR)
-    log.info("test: the weights of step %d (train.select=%s); test_last: of step %d",
-             selected, job.cfg.train.select, trainer.state.global_step)
+    averaged = _callback(trainer, ModelSelection).averaged_steps
+    tested = f"the mean of the weights of steps {', '.join(map(str, averaged))}" if averaged else \
+        f"the weights of step {selected}"
+    log.info("test: %s (train.select=%s); test_last: of step %d", tested, job.cfg.train.select,
+             trainer.state.global_step)
     found = run_alarms(job, trainer, chosen, selected)
     for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it
         getattr(callback, "close", lambda: None)()
