@@ -71,9 +71,12 @@ def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
 def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
     """Model x language test accuracy, one heatmap per technique (`table`: technique -> frame)."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(table), figsize=(1 + 1.1 * max(len(t.columns) for t in table.values())
-                                                     * len(table), 1.5 + 0.6 * max(len(t) for t in table.values())),
-                             squeeze=False)
+    models = sorted(set().union(*(frame.index for frame in table.values())))
+    table = {t: frame.reindex(models) for t, frame in table.items()}  # rows align: one set of labels
+    label_in = 0.08 * max(len(str(m)) for m in models)  # the model names' width, left of the first map
+    fig, axes = plt.subplots(1, len(table), sharey=True, layout="constrained", squeeze=False,
+                             figsize=(1.5 + label_in + 1.1 * max(len(t.columns) for t in table.values()) * len(table),
+                                      1.5 + 0.6 * len(models)))
     values = pd.concat(list(table.values()))
     low, high = values.min().min(), values.max().max()
     if high - low < MIN_SPAN:  # one colour scale for all, never so narrow that one example looks like a chasm
@@ -82,7 +85,8 @@ def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
         image = ax.imshow(frame.to_numpy(dtype=float), cmap="viridis", vmin=low, vmax=high, aspect="auto")
         ax.set_xticks(range(len(frame.columns)), frame.columns)
         ax.set_yticks(range(len(frame.index)), frame.index)
-        for (i, j), value in pd.DataFrame(frame.to_numpy()).stack().items():
+        ax.tick_params(axis="y", labelleft=ax is axes[0][0])
+        for (i, j), value in pd.DataFrame(frame.to_numpy()).stack().dropna().items():  # no text where no run
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < (low + high) / 2 else "k",
                     fontsize=8)
         ax.set_title(technique)
