@@ -59,6 +59,7 @@ def test_a_model_that_learns_nothing_is_said_once():
     assert said.startswith("learns nothing: every language within noise of chance 0.333 (en 0.3")
 
 
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_runs_made_broken_raise_their_alarms_in_the_summary_the_report_and_the_tag(tmp_path):
     from xlt.config.files import SAMPLE_DIR

@@ -210,3 +210,27 @@ def test_xlt_report_on_an_experiment_a_single_run_and_an_empty_store(sweep, tmp_
     assert missing.returncode == 2 and missing.stderr.startswith("xlt: error: --experiment: no experiment "
                                                                  "'nothing'")
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_each_runs_predictions_are_its_test_rows_in_file_order(sweep):
+    """Evaluation runs length-sorted batches; the predictions name each row by its line in the test
+    file, so runs pair on the same examples, and they give back the run's own accuracies."""
+    import json
+
+    import xlt
+    from xlt.config import SAMPLE_DIR
+
+    out, _, _, runs = sweep
+    for run in [r for r in jobs(runs) if r.info.status == "FINISHED"]:
+        frame = xlt.load_predictions(f"sqlite:///{out / 'mlflow.db'}", run.info.run_id)
+        for lang in LANGS:
+            gold = [json.loads(line)["label"] for line in (SAMPLE_DIR / f"test.{lang}.jsonl").read_text().splitlines()]
+            for weights, prefix in (("selected", "test"), ("last", "test_last")):
+                mine = frame[(frame["lang"] == lang) & (frame["weights"] == weights)]
+                assert sorted(mine["row"]) == list(range(len(gold)))
+                assert all(gold[r] == g for r, g in zip(mine["row"], mine["gold"]))
+                accuracy = (mine["pred"] == mine["gold"]).mean()
+                assert accuracy == pytest.approx(run.data.metrics[f"{prefix}/{lang}/accuracy"])
+            probs = mine[[f"p_{label}" for label in ("entailment", "neutral", "contradiction")]].to_numpy()
+            assert abs(probs.sum(axis=1) - 1).max() < 1e-2  # float16 probabilities

@@ -21,7 +21,7 @@ from xlt.data.cache import disk_cached
 from xlt.data.hub import Pin, dataset_paths, dataset_pin
 from xlt.data.jsonl import columns, read_jsonl
 
-CACHE_FORMAT = 1  # bump when the encoding below changes
+CACHE_FORMAT = 2  # bump when the encoding below changes
 
 
 @dataclass
@@ -110,6 +110,8 @@ def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, sp
 
     def make() -> datasets.Dataset:
         raw = _take(_load_raw(cfg, pin, split, lang), subset)
+        if split != "train":  # each row's index in the file: predictions are paired by it across runs
+            raw = raw.add_column("row", list(range(len(raw))))
         ds = _tokenize(raw, tokenizer, cfg.task.text_fields, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()

@@ -21,7 +21,7 @@ from xlt.data.hub import ModelSource
 from xlt.data.splits import EncodedData
 from xlt.model.pooling import pool
 
-FORMAT = 1  # bump when what is cached changes
+FORMAT = 2  # bump when what is cached changes
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +59,8 @@ def cached_features(cfg: XltConfig, source: ModelSource, model, tokenizer, pooli
 
     def make() -> datasets.Dataset:
         features = _run_encoder(model, ds, tokenizer, pooling, cfg.train.eval_batch_size, f"encoding {desc}")
-        return datasets.Dataset.from_dict({"features": features, "labels": ds["label"]})
+        rows = {"row": ds["row"]} if "row" in ds.column_names else {}  # evaluation rows' file order
+        return datasets.Dataset.from_dict({"features": features, "labels": ds["label"], **rows})
 
     return disk_cached(cfg.cache_dir / "features" / f"{desc}.{key}", make).with_format("torch")
 

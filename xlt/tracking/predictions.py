@@ -18,12 +18,14 @@ ARTIFACT_DIR = "predictions"
 FILE = "test.npz"
 
 
-def save_predictions(job_dir: Path, labels: List[str], selected: Dict[str, object], last: Dict[str, object]) -> Path:
+def save_predictions(job_dir: Path, labels: List[str], selected: Dict[str, object], last: Dict[str, object],
+                     rows: Dict[str, np.ndarray]) -> Path:
     """Write `<job dir>/predictions/test.npz`: per row its language, its index in that language's
-    test split, the gold label, and both weights' probabilities and predicted labels."""
+    test file (`rows`: the evaluated order is by length), the gold label, and both weights'
+    probabilities and predicted labels."""
     langs = list(last)
     lang = np.concatenate([np.full(len(last[x].label_ids), x) for x in langs])
-    row = np.concatenate([np.arange(len(last[x].label_ids)) for x in langs])
+    row = np.concatenate([np.asarray(rows[x]) for x in langs])
     gold = np.concatenate([last[x].label_ids for x in langs]).astype(np.int16)
     probs = {name: np.concatenate([outputs[x].predictions for x in langs]).astype(np.float16)
              for name, outputs in (("selected", selected), ("last", last))}

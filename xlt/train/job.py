@@ -226,7 +226,8 @@ def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
 
     selected, chosen, last = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
     mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
-    saved = save_predictions(job.info.dir, job.cfg.task.labels, chosen, last)
+    rows = {lang: ds.with_format(None)["row"] for lang, ds in data.test.items()}
+    saved = save_predictions(job.info.dir, job.cfg.task.labels, chosen, last, rows)
     mlflow.log_artifact(str(saved), ARTIFACT_DIR)
     averaged = _callback(trainer, ModelSelection).averaged_steps
     tested = f"the mean of the weights of steps {', '.join(map(str, averaged))}" if averaged else \
