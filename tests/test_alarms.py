@@ -52,6 +52,12 @@ def test_each_alarm_names_the_language_and_the_number():
         "loss never below its first value 1.0000 (lowest later 1.0500)"]
 
 
+def test_a_weak_run_is_no_alarm_where_its_training_language_is_weak_too():
+    rng = np.random.default_rng(0)
+    tested = {"en": _tested(rng, 0.45, n=400), "zh": _tested(rng, 0.37, n=400)}
+    assert alarms(LABELS, "en", tested, _losses(1.1, 1.0, 0.9), {}) == []
+
+
 def test_a_model_that_learns_nothing_is_said_once():
     rng = np.random.default_rng(0)
     tested = {lang: _tested(rng, 0, constant=1) for lang in ("en", "de", "ar")}

@@ -30,15 +30,17 @@ def test_feature_extraction_on_english_beats_chance_on_other_languages(tmp_path)
 @pytest.mark.slow
 @needs_shared
 def test_the_report_of_fine_tuning_against_feature_extraction_states_what_is_significant(tmp_path):
-    """Issue 24 on the real encoder: 3 seeds of each technique on a small budget; the finding says
-    which per-language differences are significant, with the run counts, and the fine-tuned runs
-    (healthy) raise no alarm."""
+    """Issue 24 on the real encoder: 3 seeds of each technique on a small budget (fine-tuning's
+    learning rate for both: feature extraction's head learns little at it); the finding says which
+    per-language differences are significant, with the run counts, and the fine-tuned runs (healthy,
+    ~0.47 on the targets) raise no alarm."""
     import re
 
     result = run_xlt(
         "-m", "model=local", f"model.path={E5}", "model.pooling=mean", "technique=fine_tune,feature_extraction",
         "train.seed=1,2,3", "data=jsonl", f"data.dir={XNLI}", "train.max_train_samples=1500",
         "data.max_eval_samples=100", "data.max_test_samples=400", "train.eval_steps=10000", "train.epochs=1",
+        "train.batch_size=16", "train.learning_rate=1e-4", "train.warmup=0.1",  # fine-tuning learns in 94 steps
         "tracking.experiment=significance", "tracking.aim.sync=false",
         f"output_dir={tmp_path}", timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
