@@ -55,6 +55,15 @@ def _accuracy(prediction) -> dict:
     return {"accuracy": float(np.mean(prediction.predictions.argmax(-1) == prediction.label_ids))}
 
 
+class _Trainer(Trainer):
+    """Trainer, evaluating in the datasets' own order: xlt's evaluation splits are sorted by length
+    already (little padding), and their order is how each prediction finds its test row
+    (xlt.tracking.predictions); `group_by_length` would shuffle length groups there too."""
+
+    def _get_eval_sampler(self, eval_dataset):
+        return torch.utils.data.SequentialSampler(eval_dataset)
+
+
 def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
                   callbacks: List[TrainerCallback], cached_features: bool = False) -> Trainer:
     """A Trainer over token ids (dynamic padding, length-grouped) or cached features."""
@@ -80,7 +89,7 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         disable_tqdm=True,  # xlt.train.progress shows progress; Trainer's bars and dicts would interleave
         **precision_flags(t.precision),
     )
-    trainer = Trainer(
+    trainer = _Trainer(
         model=model,
         args=args,
         train_dataset=data.train,
