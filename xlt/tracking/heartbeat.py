@@ -35,8 +35,8 @@ def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S,
     import mlflow
 
     client, done = mlflow.MlflowClient(uri), threading.Event()
-    client.set_tag(run_id, HEARTBEAT_S, f"{interval_s:g}")
-    client.set_tag(run_id, HEARTBEAT, f"{time.time():.3f}")
+    set_tag(client, run_id, HEARTBEAT_S, f"{interval_s:g}")
+    set_tag(client, run_id, HEARTBEAT, f"{time.time():.3f}")
 
     def beat() -> None:
         while not done.wait(interval_s):
@@ -58,6 +58,18 @@ def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S,
             client.delete_tag(run_id, HEARTBEAT)
         except Exception as e:  # noqa: BLE001 - the run's status tells the rest
             log.debug("heartbeat of %s: %s", run_id, e)
+
+
+def set_tag(client, run_id: str, key: str, value: str) -> None:
+    """MLflow's set_tag, once more if another process inserted the same tag in the same instant
+    (two processes resuming one run: SQLite's unique key fails the second insert; now it updates)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_tag(run_id, key, value)
+    except MlflowException:
+        time.sleep(0.1)
+        client.set_tag(run_id, key, value)
 
 
 def last_sign(run) -> Tuple[float, float]:

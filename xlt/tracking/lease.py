@@ -18,7 +18,7 @@ import time
 import uuid
 
 from xlt.core import tags
-from xlt.tracking.heartbeat import INTERVAL_S, silence
+from xlt.tracking.heartbeat import INTERVAL_S, set_tag, silence
 
 log = logging.getLogger(__name__)
 OWNER = "xlt.owner"  # on a resumed run: the token of the process that reopened it
@@ -80,7 +80,7 @@ def _alive_or_ended(client, other, run):
 
 def _own(client, run_id: str) -> None:
     token = uuid.uuid4().hex
-    client.set_tag(run_id, OWNER, token)
+    set_tag(client, run_id, OWNER, token)
     time.sleep(SETTLE_S)
     if client.get_run(run_id).data.tags.get(OWNER) != token:
         raise Held(run_id, f"another process resumed run {run_id} at the same time")
