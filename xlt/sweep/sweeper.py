@@ -109,6 +109,7 @@ class Sweeper(HydraSweeper):
         status = finish_sweep(self.outcomes, configs.values(), self.sweep_dir)
         if self.sweep_run is not None:  # no report (nothing ran, or it failed): ended here
             self.sweep_run.end({0: "FINISHED", 1: "FAILED"}.get(status, "KILLED"))
+        self._end_dead_runs(configs)
         if status:
             self.hydra_context.callbacks.on_multirun_end(config=self.config,
                                                          config_name=self.config.hydra.job.config_name)
@@ -121,6 +122,18 @@ class Sweeper(HydraSweeper):
 
             self.sweep_run = SweepRun(cfg, self.sweep_dir.name)
             self.sweep_run.start()
+
+    @staticmethod
+    def _end_dead_runs(configs: Dict[int, XltConfig]) -> None:
+        """Runs whose process died, ended FAILED: a sweep killed a moment before this one started
+        had not been silent long enough to tell at its start (its parent run, say)."""
+        from xlt.tracking.store import end_dead_runs
+
+        for uri, experiment in dict.fromkeys((c.tracking_uri, c.tracking.experiment) for c in configs.values()):
+            try:
+                end_dead_runs(uri, experiment)
+            except Exception as e:  # noqa: BLE001 - the sweep's results stand; readers show such runs as dead
+                log.warning("could not end dead runs in %s (%s)", uri, first_line(e))
 
     def _skip_finished(self, outcomes: List[Outcome], configs: Dict[int, XltConfig]) -> None:
         from xlt.data.identity import job_hash
