@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 import pandas as pd
 
 from xlt.core import tags
+from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
 from xlt.report.findings import findings
@@ -135,10 +136,10 @@ class Report:
     def _problems(self, outcomes) -> List[List[str]]:
         """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses."""
         if outcomes is not None:
-            return [[f"#{o.num}", " ".join(o.overrides), o.status, _first_line(o.error)] for o in outcomes
+            return [[f"#{o.num}", " ".join(o.overrides), o.status, one_line(o.error) or "-"] for o in outcomes
                     if o.status != "FINISHED"]
         bad = self.runs[self.runs["status"] != "FINISHED"]
-        return [[r.run_name, r.run_id, r.status, _first_line(r.error)] for r in bad.itertuples()]
+        return [[r.run_name, r.run_id, r.status, one_line(r.error) or "-"] for r in bad.itertuples()]
 
     def charts(self, out: Path) -> Dict[str, Path]:
         done = self.runs[self.runs["status"] == "FINISHED"]
@@ -234,7 +235,3 @@ def _correctness(tracking_uri: str, runs: List) -> Optional[pd.DataFrame]:
     found = {run_id: frame for run_id, frame in found.items() if frame is not None}
     return correctness(found) if found else None
 
-
-def _first_line(error: str) -> str:
-    """An error as one table cell (the run keeps it whole)."""
-    return (str(error or "").strip().splitlines() or ["-"])[0]

@@ -6,6 +6,7 @@ from typing import List
 
 from hydra.core.utils import filter_overrides
 
+from xlt.core.errors import one_line
 from xlt.sweep.outcome import Outcome
 
 HEADER = ("job", "overrides", "status", "target acc", "wall time", "run")
@@ -15,12 +16,6 @@ def common_overrides(outcomes: List[Outcome]) -> List[str]:
     """The overrides every job shares (the command line's fixed part), in the first job's order."""
     shared = set.intersection(*(set(filter_overrides(o.overrides)) for o in outcomes)) if len(outcomes) > 1 else set()
     return [o for o in filter_overrides(outcomes[0].overrides) if o in shared] if shared else []
-
-
-def one_line(text: str, limit: int = 240) -> str:
-    """An error as one table cell: its first line, cut at `limit` characters (the run keeps it whole)."""
-    line = (text.strip().splitlines() or [""])[0].replace("|", "/")
-    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _row(o: Outcome, common: List[str]) -> tuple:
