@@ -10,7 +10,7 @@ from conftest import run_xlt
 BAD_INPUT = [
     (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),
     (["technique=frozen"], "technique: unknown option 'frozen'"),
-    (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: xnli15, xnli6"),
+    (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: pawsx7, xnli15, xnli6"),
     (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, smoke, techniques"),
     (["languages.eval=[en,xx]"], "languages.eval: unknown value 'xx'; allowed: ar, bg"),
     (["languages.eval=[]"], "languages.eval: is empty"),
@@ -36,8 +36,9 @@ BAD_INPUT = [
     (["sweep.skip_finished=maybe"], "sweep.skip_finished: Value 'maybe' is not a valid bool"),
     (["tracking.aim.sync=perhaps"], "tracking.aim.sync: Value 'perhaps' is not a valid bool"),
     (["tracking.tags.team=nlp"], "tracking.tags.team: Key 'team' is not in struct; to add a new key, write +"),
-    (["train.select=best"], "train.select: unknown value 'best'; allowed: en_dev, last, target_dev"),
-    (["languages.eval=[de,fr]"], "train.select: en_dev selects on en validation accuracy, but languages.eval lacks en"),
+    (["train.select=best"], "train.select: unknown value 'best'; allowed: dev, en_dev, last, target_dev"),
+    (["languages.eval=[de,fr]"], "train.select: dev selects on en validation accuracy (protocol zero_shot), but "
+                                 "languages.eval lacks en; add it"),
     (["train.dropout=1.5"], "train.dropout: is a probability in [0, 1), got 1.5"),
     (["+train.lr=1e-3"], "train.lr: is not a field of xlt's config; did you mean train.learning_rate?"),
     (["train.lr=1e-3"], "train.lr: Key 'lr' not in 'TrainConfig'; did you mean train.learning_rate?"),

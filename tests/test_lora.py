@@ -69,7 +69,7 @@ def test_bitfit_trains_the_encoders_biases_and_the_head(tmp_path, kind):
 
 def test_selection_keeps_only_the_adapters_and_the_head(tmp_path):
     model = prepared(tmp_path, "bert", lora(rank=4))
-    selection = ModelSelection("en_dev", ["en"], "en")
+    selection = ModelSelection("en_dev", ["en"], ["en"])
     from types import SimpleNamespace
     selection.on_evaluate(None, SimpleNamespace(global_step=5), None, metrics={"eval_en_accuracy": 0.5}, model=model)
     assert set(selection.best_state) == {n for n, p in model.named_parameters() if p.requires_grad}

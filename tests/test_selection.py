@@ -32,7 +32,8 @@ HISTORY = {10: (0.50, 0.40, 0.40), 20: (0.70, 0.42, 0.44), 30: (0.60, 0.55, 0.50
 def replay(select, model, history=HISTORY):
     """Feed a known validation history to the callback, one language at a time as Trainer does;
     before each round the classifier's weights are set to the step number, so they tell the step."""
-    selection = ModelSelection(select, LANGS, "en")
+    scored_on = {"en_dev": ["en"], "target_dev": ["de", "fr"]}.get(select, [])
+    selection = ModelSelection(select, LANGS, scored_on)
     for step, accuracies in history.items():
         model.classifier.weight.data.fill_(step)
         state = SimpleNamespace(global_step=step)
@@ -65,7 +66,7 @@ def test_average_last_tests_the_mean_of_the_last_rounds_weights(bert, tmp_path):
     # A stop's checkpoint carries the window: the resumed job averages the same rounds.
     (tmp_path / "checkpoint-40").mkdir()
     selection.on_save(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=40), None)
-    resumed = ModelSelection("average_last", LANGS, "en")
+    resumed = ModelSelection("average_last", LANGS, [])
     resumed.resume_from(tmp_path / "checkpoint-40")
     assert resumed.averaged_steps == [20, 30, 40]
     assert torch.equal(resumed.best_state["classifier.weight"], selection.best_state["classifier.weight"])
@@ -84,7 +85,7 @@ def test_only_trainable_weights_are_kept_and_a_checkpoint_carries_them(bert, tmp
     (tmp_path / "checkpoint-40").mkdir()
     selection.on_save(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(global_step=40), None)
     assert (tmp_path / "checkpoint-40" / STATE_FILE).is_file()
-    resumed = ModelSelection("en_dev", LANGS, "en")
+    resumed = ModelSelection("en_dev", LANGS, ["en"])
     resumed.resume_from(tmp_path / "checkpoint-40")
     assert (resumed.best_step, resumed.best_score) == (20, 0.70)
     assert resumed.restore_best(bert) and torch.all(bert.classifier.weight == 20)
@@ -103,7 +104,7 @@ def training(cfg):
 def test_each_technique_brings_its_own_training_defaults():
     assert training(compose_job("technique=fine_tune")) == (5e-5, 3, 32)
     assert training(compose_job("technique=feature_extraction")) == (1e-3, 10, 32)
-    assert compose_job().train.select == "en_dev"
+    assert compose_job().train.select == "dev"
 
 
 def test_command_line_and_presets_override_technique_defaults():

@@ -39,11 +39,11 @@ def run_task(cfg: DictConfig) -> dict:
 
 
 def _sync_single_run(cfg: DictConfig) -> None:
-    from xlt.config import validate
+    from xlt.protocols import validate_job
     from xlt.sweep.end import sync_after
 
     try:
-        sync_after([validate(cfg)])
+        sync_after([validate_job(cfg)])
     except ConfigError:  # reported already; nothing was logged
         pass
 

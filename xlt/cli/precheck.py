@@ -166,8 +166,8 @@ def _with_fix(key: str, message: str, schema=None) -> str:
 
 def _check_hub(jobs) -> None:
     """Each hub model and dataset the jobs need, resolved once to the commit every job loads."""
-    from xlt.config import splits_read
     from xlt.data.hub import pin_all
+    from xlt.protocols import splits_read
 
     models = [(j.model.path, j.model.revision) for j in jobs if j.model.source == "hub"]
     datasets = {}
@@ -179,8 +179,8 @@ def _check_hub(jobs) -> None:
 
 def _check_data(jobs) -> None:
     """Every local JSONL file the jobs read, read once: a bad line fails here, not in a job."""
-    from xlt.config import jsonl_files
     from xlt.data.jsonl import read_jsonl
+    from xlt.protocols import jsonl_files
 
     files = {path: j.task for j in jobs if j.data.source == "jsonl" for path in jsonl_files(j)}
     for path, task in files.items():
@@ -326,6 +326,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
     from hydra import compose, initialize_config_dir
 
     from xlt.config import register_schema, validate
+    from xlt.protocols import check as check_protocol
     from xlt.sweep.plugins import register_plugin_configs
 
     register_schema()
@@ -333,7 +334,13 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
     try:
         with initialize_config_dir(str(config_dir), version_base="1.3"):
             commands, here = _commands(overrides, multirun, config_name)
-            jobs = [validate(compose(config_name, overrides=job)) for job in commands]
+
+            def typed(job: List[str]):
+                return validate(compose(config_name, overrides=job))
+
+            if multirun:  # as the sweeper does: a protocol may make several jobs of one
+                commands = grid.protocol_jobs(commands, typed)
+            jobs = [check_protocol(typed(job)) for job in commands]
         if here:
             _check_precision(jobs)
         _check_tokenizers(jobs)

@@ -105,11 +105,11 @@ def _reproduced_name(snapshot: Path, overrides: List[str]) -> Optional[str]:
     """The original run's name (from its config and overrides), marked, with any new overrides."""
     from omegaconf import OmegaConf
 
-    from xlt.config import validate
+    from xlt.protocols import validate_job
     from xlt.tracking.job_run import run_name
 
     try:
-        cfg = validate(OmegaConf.load(snapshot / "config.yaml"))
+        cfg = validate_job(OmegaConf.load(snapshot / "config.yaml"))
     except (ConfigError, OSError):  # the run itself will say what is wrong
         return None
     original = list(OmegaConf.load(snapshot / "overrides.yaml")) if (snapshot / "overrides.yaml").is_file() else []

@@ -54,6 +54,17 @@ class TaskConfig:
 
 
 @dataclass
+class ProtocolConfig:
+    """How a job uses target-language data: conf/protocol/NAME.yaml, a module of xlt/protocols."""
+    name: str = "zero_shot"  # zero_shot | translate_train | translate_train_all | few_shot
+    module: Optional[str] = None  # the protocol's module when it lives outside xlt/protocols
+    shots: int = 0  # few_shot: target-language training rows per evaluation language
+    # translate_train: the one target language a job trains and tests on; a sweep (-m) sets it,
+    # one job per target language of languages.eval.
+    target: Optional[str] = None
+
+
+@dataclass
 class LoraOptions:
     """LoRA adapters (technique=lora, through peft): rank, scale alpha/rank, their dropout."""
     rank: int = 8
@@ -112,10 +123,11 @@ class TrainConfig:
     seed: int = 42
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32
     # Which weights are tested at the end (xlt/train/selection.py): the evaluation round with the
-    # best English validation accuracy (`en_dev`, the zero-shot protocol), the last one
-    # (`last`), the best mean target-language one (`target_dev`, an oracle), or the mean of the
-    # last `average_last` rounds' trainable weights (`average_last`: no dev set looked at).
-    select: str = "en_dev"
+    # best accuracy on the protocol's own validation set (`dev`: zero-shot and few-shot English,
+    # translate-train the target's, see xlt/protocols), on English validation (`en_dev`), the
+    # last one (`last`), the best mean target-language one (`target_dev`, an oracle), or the mean
+    # of the last `average_last` rounds' trainable weights (`average_last`: no dev set looked at).
+    select: str = "dev"
     average_last: int = 3
     dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
     # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
@@ -150,6 +162,7 @@ class SweepConfig:
 @dataclass
 class XltConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     technique: TechniqueConfig = field(default_factory=TechniqueConfig)
     languages: LanguagesConfig = field(default_factory=LanguagesConfig)

@@ -14,7 +14,6 @@ from typing import List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from xlt.config.files import data_dir_of, jsonl_files
 from xlt.config.schema import TechniqueConfig, XltConfig
 from xlt.core.errors import ConfigError
 
@@ -22,7 +21,7 @@ MODEL_SOURCES = ("hub", "local", "tiny")
 DATA_SOURCES = ("hub", "jsonl", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("auto", "cls", "mean")
-SELECTIONS = ("en_dev", "last", "target_dev", "average_last")
+SELECTIONS = ("dev", "en_dev", "last", "target_dev", "average_last")
 SAVES = ("none", "selected")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 TECHNIQUES_PACKAGE = "xlt.techniques"
@@ -163,20 +162,12 @@ def _check_languages(cfg: XltConfig) -> None:
 
 
 def _check_data(cfg: XltConfig) -> None:
+    """Its fields; the files it reads are the protocol's to check (xlt.protocols.check)."""
     d = cfg.data
     _one_of("data.source", d.source, DATA_SOURCES)
     _positive("data.max_samples", d.max_samples, allow_none=True)
     _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
     _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
-    if d.source not in ("jsonl", "sample"):
-        return
-    data_dir = data_dir_of(cfg)
-    if not data_dir.is_dir():
-        raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
-    missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
-    if missing:
-        raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)}; "
-                                      "files are named {split}.{lang}.jsonl")
 
 
 def _check_train(cfg: XltConfig) -> None:
@@ -201,16 +192,9 @@ def _check_train(cfg: XltConfig) -> None:
 
 
 def _check_selection(cfg: XltConfig) -> None:
-    select, train_language, langs = cfg.train.select, cfg.data.train_language, cfg.languages.eval
-    _one_of("train.select", select, SELECTIONS)
+    """Its values; the languages it selects on are the protocol's to check (xlt.protocols.check)."""
+    _one_of("train.select", cfg.train.select, SELECTIONS)
     _positive("train.average_last", cfg.train.average_last)
-    if select == "en_dev" and train_language not in langs:
-        raise ConfigError("train.select", f"en_dev selects on {train_language} validation accuracy, "
-                                          f"but languages.eval lacks {train_language}; add it or use "
-                                          "train.select=last")
-    if select == "target_dev" and not set(langs) - {train_language}:
-        raise ConfigError("train.select", "target_dev needs a target language in languages.eval; "
-                                          "add one or use train.select=en_dev")
 
 
 def _check_outputs(cfg: XltConfig) -> None:

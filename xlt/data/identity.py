@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from xlt.config import XltConfig, config_hash
-from xlt.config.files import jsonl_files
+from xlt.protocols import jsonl_files
 
 CACHE_FILE = "content_hashes.json"
 # A local model's files that decide what it computes (a README or a log does not).

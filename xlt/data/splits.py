@@ -14,19 +14,20 @@ from typing import Dict, List, Optional
 import datasets
 import pyarrow as pa
 
-from xlt.config.files import SAMPLE_DIR, data_dir_of, splits_read, task_preset
+from xlt.config.files import SAMPLE_DIR, data_dir_of, task_preset
 from xlt.config.schema import XltConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.cache import disk_cached
 from xlt.data.hub import Pin, dataset_paths, dataset_pin
 from xlt.data.jsonl import columns, read_jsonl
+from xlt.protocols import Part, eval_languages, splits_read, train_parts
 
-CACHE_FORMAT = 2  # bump when the encoding below changes
+CACHE_FORMAT = 3  # bump when the encoding below changes
 
 
 @dataclass
 class EncodedData:
-    train: datasets.Dataset
+    train: datasets.Dataset  # the protocol's training parts, one after the other (columns `lang`, `row`)
     validation: Dict[str, datasets.Dataset]  # language -> split, sorted by length
     test: Dict[str, datasets.Dataset]
 
@@ -50,16 +51,22 @@ def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> data
 
 
 def _subset(cfg: XltConfig, split: str) -> dict:
-    """How many rows of a split a job uses (train: a seeded random subset)."""
-    if split == "train":
-        return {"n": cfg.train.max_train_samples, "seed": cfg.train.seed}
+    """How many rows of an evaluated split a job uses, per language (file order)."""
     d = cfg.data
     n = d.max_eval_samples if split == "validation" else d.max_test_samples
     return {"n": d.max_samples if n is None else n}
 
 
-def _take(ds: datasets.Dataset, subset: dict) -> datasets.Dataset:
+def _part_subset(part: Part) -> dict:
+    """A training part's rows: a random subset drawn with its seed."""
+    return {"n": part.rows, "seed": part.seed, **({"exact": part.exact} if part.exact else {})}
+
+
+def _take(ds: datasets.Dataset, subset: dict, where: str) -> datasets.Dataset:
     n = subset["n"]
+    if subset.get("exact") and n > len(ds):
+        raise ConfigError(subset["exact"], f"asks for {n} rows of {where}, which has {len(ds)}; "
+                                           f"use {subset['exact']}={len(ds)} or fewer")
     if n is None or n >= len(ds):
         return ds
     if "seed" in subset:
@@ -99,19 +106,20 @@ def _tokenize(ds: datasets.Dataset, tokenizer, text_fields: List[str], max_lengt
     return ds.map(tokenize, batched=True, batch_size=1000, remove_columns=list(text_fields), desc="tokenizing")
 
 
-def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str,
-                  lang: str) -> datasets.Dataset:
-    """One tokenized split, from the shared cache when any job already made it."""
-    subset = _subset(cfg, split)
+def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str, lang: str,
+                  subset: Optional[dict] = None) -> datasets.Dataset:
+    """One tokenized split (`subset`: its rows, by default the evaluated ones), from the shared
+    cache when any job already made it. Column `row`: each row's line in its file, by which
+    predictions pair across runs and a training row is traced to its source."""
+    subset = subset or _subset(cfg, split)
     key = hashlib.sha256(json.dumps({
         "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": subset,
         "tokenizer": tok_id, "max_length": cfg.train.max_length,
     }, sort_keys=True).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
-        raw = _take(_load_raw(cfg, pin, split, lang), subset)
-        if split != "train":  # each row's index in the file: predictions are paired by it across runs
-            raw = raw.add_column("row", list(range(len(raw))))
+        raw = _load_raw(cfg, pin, split, lang)
+        raw = _take(raw.add_column("row", list(range(len(raw)))), subset, f"the {lang} {split} split")
         ds = _tokenize(raw, tokenizer, cfg.task.text_fields, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()
@@ -125,17 +133,24 @@ def data_pin(cfg: XltConfig) -> Optional[Pin]:
 
 
 def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> EncodedData:
-    """Every split of a job, tokenized; `pin`: the job's `data_pin` if it has it already."""
+    """Every split of a job as its protocol reads them, tokenized; `pin`: the job's `data_pin` if
+    it has it already."""
     pin = pin or data_pin(cfg)
     tok_id = tokenizer_fingerprint(tokenizer)
 
-    def encoded(split: str, lang: str) -> datasets.Dataset:
-        return encoded_split(cfg, pin, tokenizer, tok_id, split, lang)
+    def encoded(split: str, lang: str, subset: Optional[dict] = None) -> datasets.Dataset:
+        return encoded_split(cfg, pin, tokenizer, tok_id, split, lang, subset)
 
+    def part(p: Part) -> datasets.Dataset:
+        ds = encoded(p.split, p.lang, _part_subset(p))
+        return ds.add_column("lang", [p.lang] * len(ds))
+
+    parts = [part(p) for p in train_parts(cfg)]
+    langs = eval_languages(cfg)
     return EncodedData(
-        train=encoded("train", cfg.data.train_language),
-        validation={lang: encoded("validation", lang) for lang in cfg.languages.eval},
-        test={lang: encoded("test", lang) for lang in cfg.languages.eval},
+        train=parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts),
+        validation={lang: encoded("validation", lang) for lang in langs},
+        test={lang: encoded("test", lang) for lang in langs},
     )
 
 

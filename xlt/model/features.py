@@ -20,6 +20,7 @@ from xlt.data.cache import disk_cached
 from xlt.data.hub import ModelSource
 from xlt.data.splits import EncodedData
 from xlt.model.pooling import pool
+from xlt.protocols import train_parts
 
 FORMAT = 2  # bump when what is cached changes
 log = logging.getLogger(__name__)
@@ -73,5 +74,5 @@ def features_of(cfg: XltConfig, source: ModelSource, model, tokenizer, pooling: 
                 for lang, ds in by_lang.items()}
 
     train = cached_features(cfg, source, model, tokenizer, pooling, data.train,
-                            f"train.{cfg.data.train_language}")
+                            "train." + "+".join(dict.fromkeys(part.lang for part in train_parts(cfg))))
     return EncodedData(train=train, validation=each("validation", data.validation), test=each("test", data.test))

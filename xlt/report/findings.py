@@ -15,8 +15,10 @@ from typing import Dict, List, Optional
 import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN
-from xlt.report.results import varied_fields
+from xlt.report.results import COVERS, varied_fields
 from xlt.report.significance import Difference, compare
+
+PROTOCOL = "protocol.name"
 
 
 def _value(value) -> str:
@@ -42,6 +44,12 @@ def _caution(diff: float, noise: Optional[float], counts: List[int]) -> str:
     return ""
 
 
+def _per_seed(runs: pd.DataFrame) -> pd.Series:
+    """Each seed's score: the mean over the runs that together cover the languages (translate-train:
+    a run per target language), the run's own otherwise."""
+    return runs.groupby("train.seed")["score"].mean() if "train.seed" in runs else runs["score"]
+
+
 @dataclass
 class SweepScores:
     """The finished runs of a sweep, read once for every finding."""
@@ -65,7 +73,7 @@ class SweepScores:
         """The paired comparison of two sets of runs (rows of `scores`), or None without predictions."""
         targets = [lang for lang in self.langs if lang != self.train_language]
         return compare(self.correct, list(a["run_id"]), list(b["run_id"]), self.langs, targets,
-                       (a["score"], b["score"]))
+                       (_per_seed(a), _per_seed(b)))
 
     def verdict(self, a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> str:
         """`On X, A beats B by N points ... (interval, significant; per language ...)` or `within noise`."""
@@ -77,10 +85,13 @@ class SweepScores:
                     f"({mean_a:.3f} vs {mean_b:.3f}; {runs}){_caution(diff, self.noise, [len(a), len(b)])}")
         pooled = d[TARGET_MEAN]
         per_lang = ", ".join(f"{lang} {100 * d[lang].diff:+.1f}{'*' if d[lang].significant else ''}"
-                             for lang in self.langs)
+                             for lang in self.langs if lang in d)
         why = f"95% interval {pooled.interval()}, {pooled.rows:,} paired target-language test rows, {runs}"
         if pooled.significant:
+            most = max((lang for lang in d if lang not in (TARGET_MEAN, self.train_language)),
+                       key=lambda lang: d[lang].diff, default=None)
             head = f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy"
+            head += f", most in {most}" if most and d[most].diff > 0 else ""
         else:
             head = f"{name_a} and {name_b} are within noise of each other on mean target-language test accuracy"
         return f"{head} ({mean_a:.3f} vs {mean_b:.3f}; {why}; per language, points, * significant: {per_lang})"
@@ -97,10 +108,10 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
     score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
     scores = done.assign(score=done["run_id"].map(score)).dropna(subset=["score"])
     hyper = varied_fields(runs)
-    s = SweepScores(done, test, scores, hyper, seed_noise(scores, ["model", "technique", *hyper]), train_language,
-                    correct)
+    config = ["model", "technique", *hyper, *([COVERS] if COVERS in scores else [])]
+    s = SweepScores(done, test, scores, hyper, seed_noise(scores, config), train_language, correct)
     out: List[str] = []
-    for finding in (_techniques, _languages, _best_model, _variation, _time, _hyperparameters):
+    for finding in (_techniques, _protocols, _languages, _best_model, _variation, _time, _hyperparameters):
         out += finding(s)
     if s.noise is not None:
         out.append(f"Seed noise: runs that differ only by train.seed differ by {_pts(s.noise)} "
@@ -109,12 +120,22 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
 
 
 def _techniques(s: SweepScores) -> List[str]:
-    """Technique against technique, per model: the best one against each of the others."""
-    if len(s.techniques) < 2:
+    return _per_model(s, "technique")
+
+
+def _protocols(s: SweepScores) -> List[str]:
+    return _per_model(s, PROTOCOL) if PROTOCOL in s.scores else []
+
+
+def _per_model(s: SweepScores, field: str) -> List[str]:
+    """A field's values against each other, per model (techniques, protocols): the best one
+    against each of the others."""
+    values = sorted(s.scores[field].unique())
+    if len(values) < 2:
         return []
-    out, wins = [], {t: 0 for t in s.techniques}
+    out, wins = [], {v: 0 for v in values}
     for model, group in s.scores.groupby("model"):
-        by = group.groupby("technique")["score"]
+        by = group.groupby(field)["score"]
         if len(by) < 2:
             continue
         means, counts = by.mean(), by.size()
@@ -133,9 +154,9 @@ def _techniques(s: SweepScores) -> List[str]:
                 out.append(f"On {model}, {winner} and {loser} tie at {means[winner]:.3f} mean target-language "
                            f"test accuracy ({counts[winner]} and {counts[loser]} runs).")
                 continue
-            out.append(f"On {model}, " + s.verdict(group[group["technique"] == winner],
-                                                   group[group["technique"] == loser], winner, loser) + ".")
-    models = (s.scores.groupby("model")["technique"].nunique() > 1).sum()
+            out.append(f"On {model}, " + s.verdict(group[group[field] == winner],
+                                                   group[group[field] == loser], winner, loser) + ".")
+    models = (s.scores.groupby("model")[field].nunique() > 1).sum()
     if models > 1:
         best = max(wins, key=wins.get)
         out.append(f"{best} wins on {wins[best]} of {models} models.")
@@ -203,6 +224,8 @@ def _hyperparameters(s: SweepScores) -> List[str]:
     """Each swept field: its values' scores, the best against the worst."""
     out = []
     for field in s.hyper:
+        if field == PROTOCOL:  # compared per model (_protocols)
+            continue
         by = s.scores.groupby(field)["score"]
         if len(by) < 2:
             continue

@@ -32,12 +32,15 @@ def _task(runs: List) -> str:
     labels = [x for x in params.get("task.labels", "").split(",") if x]
     chance = f", {len(labels)} labels (chance {1 / len(labels):.3f})" if labels else ""
     return (f"Task {params.get('task.name', '?')}{chance}; models {_params(runs, 'model')}; "
-            f"techniques {_params(runs, 'technique')}; seeds {_params(runs, 'train.seed')}.")
+            f"techniques {_params(runs, 'technique')}; protocols {_params(runs, 'protocol.name')}; "
+            f"seeds {_params(runs, 'train.seed')}.")
 
 
 def _budget(runs: List, train_language: str) -> str:
     rows = lambda split: _metrics(runs, lambda k: k.startswith(f"{split}/") and k.endswith("/rows"))  # noqa: E731
-    return (f"Trained on {train_language}: {_metrics(runs, lambda k: k == 'train/rows')} rows, "
+    trained = sorted({k.split("/")[1] for r in runs for k in r.data.metrics
+                      if k.startswith("train/") and k.endswith("/rows") and k.count("/") == 2})
+    return (f"Trained on {', '.join(trained) or train_language}: {_metrics(runs, lambda k: k == 'train/rows')} rows, "
             f"{_params(runs, 'train.epochs')} epochs; tested the weights of step "
             f"{_metrics(runs, lambda k: k == SELECTED_STEP)} (train.select={_params(runs, 'train.select')}); "
             f"per language {rows('validation')} validation and {rows('test')} test rows.")

@@ -66,12 +66,12 @@ class Cells:
     def interval(self, i, column: str):
         if column == "gap":
             return None
-        run_ids, values = self.rows.at[i, "run_ids"], self.rows.at[i, column]
+        values = self.rows.at[i, column].dropna()  # the row's runs that tested this column
         rows = None
-        if self.correct is not None and len(run_ids) == 1 and run_ids[0] in self.correct:
-            part = self.correct[run_ids[0]]
-            rows = part[part.index.get_level_values(0).isin(self._langs_of(column))].to_numpy()
-        return cell_interval(list(values.dropna()), rows)
+        if self.correct is not None and len(values) == 1 and values.index[0] in self.correct:
+            part = self.correct[values.index[0]]
+            rows = part[part.index.get_level_values(0).isin(self._langs_of(column))].dropna().to_numpy()
+        return cell_interval(list(values), rows)
 
     def best(self) -> Dict[str, int]:
         """accuracy column -> the row that is best and, where the runs have predictions, significantly

@@ -18,9 +18,11 @@ from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, metric_name, parse_metr
 from xlt.tracking.heartbeat import died, seen_status, silence
 
 SPLITS = ("test", "test_last", "validation")
-# Params that describe a run but are no experimental choice, or repeat `model`/`technique`.
+# Params that describe a run but are no experimental choice, or repeat `model`/`technique`/`task.name`.
 _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",
-              "sweep.", "languages.")
+              "sweep.", "languages.", "task.labels", "task.text_fields", "task.languages", "task.hub_",
+              "data.hub_id", "protocol.module")
+COVERS = "protocol.target"  # the language a translate-train run covers: a column of the table, not a row
 
 
 class NoRuns(LookupError):
@@ -65,7 +67,7 @@ def varied_fields(runs: pd.DataFrame) -> List[str]:
     what a row of the report and a finding compare. A field counts only where it differs between
     runs of one model and technique: the learning rates and epochs each technique brings are its
     defaults, not a sweep over them."""
-    fields = [c for c in runs.columns if "." in c and c != "train.seed"]
+    fields = [c for c in runs.columns if "." in c and c not in ("train.seed", COVERS)]
     if runs.empty:
         return fields
     within = runs.groupby(["model", "technique"], dropna=False)

@@ -63,18 +63,27 @@ def correctness(predictions: Dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _rows(correct: pd.DataFrame, runs: List[str], langs: List[str]) -> np.ndarray:
-    part = correct.loc[correct.index.get_level_values(0).isin(langs), runs]
-    return part.mean(axis=1).to_numpy()
+def _paired_rows(correct: pd.DataFrame, runs_a: List[str], runs_b: List[str],
+                 langs: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Each side's mean correctness per test row of `langs`, on the rows both sides tested (a
+    translate-train run tests its own language only)."""
+    part = correct.loc[correct.index.get_level_values(0).isin(langs)]
+    a, b = part[runs_a].mean(axis=1), part[runs_b].mean(axis=1)
+    both = a.notna() & b.notna()
+    return a[both].to_numpy(), b[both].to_numpy()
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
     """The paired bootstrap of mean(a) - mean(b) over paired rows."""
+    import warnings
+
     from scipy.stats import bootstrap
 
-    result = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
-                       vectorized=True, n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile",
-                       random_state=SEED, batch=100)
+    with warnings.catch_warnings():  # sides right on the same rows: the interval is then 0 wide
+        warnings.simplefilter("ignore")
+        result = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
+                           vectorized=True, n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile",
+                           random_state=SEED, batch=100)
     interval = result.confidence_interval
     return Difference(float(a.mean() - b.mean()), float(interval.low), float(interval.high), len(a))
 
@@ -98,13 +107,17 @@ def seed_interval(a: Iterable[float], b: Iterable[float]) -> Optional[Tuple[floa
 def compare(correct: Optional[pd.DataFrame], runs_a: List[str], runs_b: List[str], langs: List[str],
             targets: List[str], scores: Optional[Tuple[Iterable[float], Iterable[float]]] = None
             ) -> Optional[Dict[str, Difference]]:
-    """A against B per language and on the target languages pooled (key `target_mean`); None where
-    a run lacks predictions. `scores`: each side's per-run target-mean scores, for the seed test."""
+    """A against B per language both tested and on the target languages pooled (key `target_mean`);
+    None where a run lacks predictions or the sides share no target row. `scores`: each side's
+    per-run target-mean scores, for the seed test."""
     if correct is None or not set(runs_a + runs_b) <= set(correct.columns):
         return None
-    out = {lang: paired_difference(_rows(correct, runs_a, [lang]), _rows(correct, runs_b, [lang]))
-           for lang in langs}
-    pooled = paired_difference(_rows(correct, runs_a, targets), _rows(correct, runs_b, targets))
+    paired = {lang: _paired_rows(correct, runs_a, runs_b, [lang]) for lang in langs}
+    out = {lang: paired_difference(*rows) for lang, rows in paired.items() if len(rows[0])}
+    pooled_rows = _paired_rows(correct, runs_a, runs_b, targets)
+    if not len(pooled_rows[0]):
+        return None
+    pooled = paired_difference(*pooled_rows)
     seeds = seed_interval(*scores) if scores is not None else None
     out[TARGET_MEAN] = Difference(pooled.diff, pooled.low, pooled.high, pooled.rows, seeds)
     return out

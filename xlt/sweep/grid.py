@@ -5,7 +5,10 @@ validate every one before the first starts: both see the same jobs in the same o
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from xlt.config import XltConfig
 
 
 def parse(arguments: List[str], config_loader=None) -> list:
@@ -20,18 +23,32 @@ def with_params(params: Optional[Dict[str, str]], arguments: List[str]) -> List[
     return [f"{key}={value}" for key, value in (params or {}).items()] + list(arguments)
 
 
-def batches(parsed: list, max_batch_size: Optional[int] = None) -> List[List[List[str]]]:
-    """Every job's overrides, in batches of at most `max_batch_size` jobs (one batch if None)."""
+def grid_jobs(parsed: list) -> List[List[str]]:
+    """Every job's overrides, in launch order, as Hydra's basic sweeper expands them."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    return [[list(job) for job in batch] for batch in BasicSweeper.split_arguments(parsed, max_batch_size)]
+    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
 def jobs(params: Optional[Dict[str, str]], arguments: List[str], config_loader=None) -> List[List[str]]:
-    """Every job's overrides, in launch order."""
-    return [job for batch in batches(parse(with_params(params, arguments), config_loader)) for job in batch]
+    """Every job's overrides of the grid, in launch order (before `protocol_jobs`)."""
+    return grid_jobs(parse(with_params(params, arguments), config_loader))
 
 
 def is_hydra_key(key: str) -> bool:
     """Hydra's own settings (hydra.launcher.n_jobs, hydra/launcher=...), not a job's."""
     return key.lstrip("+~").startswith(("hydra.", "hydra/"))
+
+
+def protocol_jobs(jobs: List[List[str]], typed: Callable[[List[str]], XltConfig]) -> List[List[str]]:
+    """Each job, as the jobs its protocol makes of it (translate-train: one per target language,
+    `protocol.target=LANG` added); `typed` composes a job's overrides into its config."""
+    from xlt.protocols import expand
+
+    return [job + extra for job in jobs for extra in expand(typed(job))]
+
+
+def in_batches(jobs: List[List[str]], max_batch_size: Optional[int] = None) -> List[List[List[str]]]:
+    """Jobs in launch batches of at most `max_batch_size` (one batch if None)."""
+    size = max_batch_size or max(1, len(jobs))
+    return [jobs[i:i + size] for i in range(0, len(jobs), size)]

@@ -1,7 +1,8 @@
 """xlt's Hydra sweeper: the basic grid sweep, made safe to leave running overnight.
 
 Differences from Hydra's BasicSweeper, whose grid expansion, batches and config it keeps:
-- every job's config is validated before the first job starts;
+- a job's protocol may make several of it (translate-train: one per target language,
+  xlt.protocols), and every job's config is validated before the first job starts;
 - jobs whose run already FINISHED with the same config and local files are skipped
   (`sweep.skip_finished`); one that another live run holds is skipped by the job itself
   (xlt.tracking.lease), and one whose run's process died is taken over;
@@ -31,6 +32,7 @@ from xlt.config import XltConfig, validate
 from xlt.core.console import quiet_third_party
 from xlt.core.errors import first_line
 from xlt.core.metrics import TARGET_ACCURACY
+from xlt.protocols import check
 from xlt.sweep import grid
 from xlt.sweep.end import finish_sweep
 from xlt.sweep.outcome import FAILED, FINISHED, KILLED, NOT_STARTED, SKIPPED, Outcome
@@ -61,7 +63,8 @@ class Sweeper(HydraSweeper):
         return Path(str(self.config.hydra.sweep.dir))
 
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
-        batches = grid.batches(self._parse(arguments), self.max_batch_size)
+        jobs = grid.protocol_jobs(grid.grid_jobs(self._parse(arguments)), self._typed)
+        batches = grid.in_batches(jobs, self.max_batch_size)
         numbered, first = [], 0
         for batch in batches:
             numbered.append(list(enumerate(batch, start=first)))
@@ -86,8 +89,11 @@ class Sweeper(HydraSweeper):
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
 
-    def _config(self, overrides: List[str]) -> XltConfig:
+    def _typed(self, overrides: List[str]) -> XltConfig:
         return validate(self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides)))
+
+    def _config(self, overrides: List[str]) -> XltConfig:
+        return check(self._typed(overrides))
 
     def _run(self, jobs: Jobs, configs: Dict[int, XltConfig]) -> List[Outcome]:
         """Run these jobs, skipping those that already finished; their outcomes, in job order."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig
 
-from xlt.config import XltConfig, validate
+from xlt.config import XltConfig
 from xlt.core import tags
 from xlt.core.console import quiet_third_party
 from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY, metric_name
@@ -27,6 +28,7 @@ from xlt.model.freezing import count_parameters
 from xlt.model.heads import CachedHead, PooledClassifier
 from xlt.model.loading import set_head_dropout
 from xlt.model.pooling import resolve_pooling
+from xlt.protocols import eval_languages, selection, selection_languages, validate_job
 from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.lease import Held
@@ -72,7 +74,7 @@ class JobContext:
 def train_and_test(raw: DictConfig) -> dict:
     """Train, evaluate every language, test the selected weights; return the run id and the mean
     target-language test accuracy. A job whose earlier run was interrupted resumes that run."""
-    cfg = validate(raw)  # before anything heavy: bad input never starts a run
+    cfg = validate_job(raw)  # before anything heavy: bad input never starts a run
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quiet_third_party()
     job = _context(cfg, raw)
@@ -176,24 +178,28 @@ def _log_rows(job: JobContext, data: EncodedData) -> None:
     import mlflow
 
     cfg = job.cfg
-    rows = {metric_name("train", "rows"): len(data.train)}
+    per_lang = Counter(data.train["lang"])
+    rows = {metric_name("train", "rows"): len(data.train),
+            **{metric_name("train", "rows", lang): n for lang, n in per_lang.items()}}
     for split, by_lang in (("validation", data.validation), ("test", data.test)):
         rows.update({metric_name(split, "rows", lang): len(ds) for lang, ds in by_lang.items()})
     if job.resume is None:
         mlflow.log_metrics(rows, step=0)
     sizes = {split: sorted({len(ds) for ds in by_lang.values()}) for split, by_lang in
              (("validation", data.validation), ("test", data.test))}
-    log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train),
-             cfg.data.train_language, "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
+    log.info("rows: %d to train (%s; protocol %s); per language %s validation, %s test", len(data.train),
+             ", ".join(f"{lang} {n}" for lang, n in per_lang.items()), cfg.protocol.name,
+             "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
 
 
 def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
     """The Trainer with xlt's callbacks: metrics, selection, progress, stop, and Aim's own if asked."""
     cfg, info = job.cfg, job.info
-    langs, train_language = cfg.languages.eval, cfg.data.train_language
+    langs, train_language = eval_languages(cfg), cfg.data.train_language
     side_by_side = job.parallel_jobs > 1 and info.job_num is not None
+    log.info("model selection: %s", selection(cfg))
     callbacks: List = [MlflowMetrics(langs, train_language, job.stop),
-                       ModelSelection(cfg.train.select, langs, train_language, cfg.train.average_last),
+                       ModelSelection(cfg.train.select, langs, selection_languages(cfg), cfg.train.average_last),
                        ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None),
                        job.stop]
     if cfg.tracking.aim.callback:
@@ -249,7 +255,7 @@ def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[st
     evaluated = [r for r in history if r.get("step", 0) <= selected and any(k.startswith("eval_") for k in r)]
     validation = {}
     for record in evaluated:  # the last round at or before the tested step
-        validation.update({lang: record[f"eval_{lang}_accuracy"] for lang in job.cfg.languages.eval
+        validation.update({lang: record[f"eval_{lang}_accuracy"] for lang in eval_languages(job.cfg)
                            if f"eval_{lang}_accuracy" in record})
     tested = {lang: (out.predictions.argmax(-1), out.label_ids) for lang, out in chosen.items()}
     found = alarms(job.cfg.task.labels, job.cfg.data.train_language, tested, training, validation)

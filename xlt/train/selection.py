@@ -1,9 +1,10 @@
-"""Model selection, the zero-shot protocol: which weights are tested at the end of training.
+"""Model selection: which weights are tested at the end of training.
 
-Every evaluation round scores the weights on validation data: `en_dev` by the training
-language's accuracy (the standard protocol: no target-language data is looked at),
-`target_dev` by the mean target-language accuracy (an oracle, for comparison only), `last`
-by nothing. `average_last` tests the mean of the last K rounds' trainable weights (checkpoint
+Every evaluation round scores the weights by the mean validation accuracy of some languages
+(xlt.protocols.selection_languages): `dev` those of the protocol (zero-shot: the training
+language's, so no target-language data is looked at), `en_dev` the training language's,
+`target_dev` the target languages' (an oracle, for comparison only); `last` by nothing.
+`average_last` tests the mean of the last K rounds' trainable weights (checkpoint
 averaging: less sensitive to the missing target dev set; K copies of them are held in memory).
 The best round's trainable weights are kept in memory (frozen ones never change);
 a checkpoint saved to stop a job carries them in one file, so a resumed job selects exactly
@@ -20,15 +21,15 @@ from typing import Deque, Dict, List, Optional, Tuple
 import torch
 from transformers import TrainerCallback
 
-from xlt.core.metrics import Rounds, from_trainer_logs, target_mean
+from xlt.core.metrics import Rounds, from_trainer_logs
 
 log = logging.getLogger(__name__)
 SELECTION_STATE_FILE = "xlt_selection.pt"  # inside a checkpoint directory
 
 
 class ModelSelection(TrainerCallback):
-    def __init__(self, select: str, languages: List[str], train_language: str, average_last: int = 3):
-        self.select, self.train_language = select, train_language
+    def __init__(self, select: str, languages: List[str], scored_on: List[str], average_last: int = 3):
+        self.select, self.scored_on = select, scored_on
         self.rounds = Rounds(languages)
         self.best_step: Optional[int] = None
         self.best_score = float("-inf")
@@ -41,9 +42,7 @@ class ModelSelection(TrainerCallback):
         return [step for step, _ in self.recent] if self.select == "average_last" else []
 
     def score(self, accuracy: Dict[str, float]) -> float:
-        if self.select == "target_dev":
-            return target_mean(accuracy, self.train_language)
-        return accuracy[self.train_language]
+        return sum(accuracy[lang] for lang in self.scored_on) / len(self.scored_on)
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         accuracy = self.rounds.add(from_trainer_logs(metrics or {})).get("validation")

@@ -1,0 +1,145 @@
+"""The protocols layer: what a cross-lingual protocol means for a job, one module each
+(zero_shot, translate_train, translate_train_all, few_shot; conf/protocol/NAME.yaml).
+
+A protocol says which rows a job trains on (`train_parts`), which languages it validates and tests
+(`eval_languages`), which validation set selects its weights (`dev_languages`, with the reason in
+`SELECTION`), and what jobs a sweep makes of it (`expand`). Everything that reads data asks here,
+so the files a job reads (`splits_read`) are the ones pinned, fetched, hashed and checked. Code
+asks the protocol's module, never its name. Pure config logic: no datasets, no torch.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+from pathlib import Path
+from types import ModuleType
+from typing import List, Tuple
+
+from omegaconf import DictConfig
+
+from xlt.config.files import data_dir_of
+from xlt.config.schema import XltConfig
+from xlt.config.validate import validate
+from xlt.core.errors import ConfigError
+from xlt.protocols import base
+from xlt.protocols.base import Part, targets
+
+__all__ = ["Part", "builtin_protocols", "check", "dev_languages", "eval_languages", "expand", "jsonl_files",
+           "protocol_of", "selection", "selection_languages", "splits_read", "targets", "train_parts",
+           "validate_job"]
+
+
+def builtin_protocols() -> List[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base")
+
+
+def protocol_of(cfg: XltConfig) -> ModuleType:
+    """The module of a job's protocol: `protocol.module`, else xlt/protocols/NAME.py."""
+    name = cfg.protocol.module or f"{__name__}.{cfg.protocol.name}"
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        if cfg.protocol.module:
+            raise ConfigError("protocol.module", f"no module {name!r} can be imported; check the name and PYTHONPATH")
+        raise ConfigError("protocol.name", f"unknown value {cfg.protocol.name!r}; allowed: "
+                                           f"{', '.join(builtin_protocols())} (or set protocol.module)")
+    return importlib.import_module(name)
+
+
+def _ask(cfg: XltConfig, what: str):
+    """The protocol's answer, or zero-shot's (xlt.protocols.base) where it gives none."""
+    module = protocol_of(cfg)
+    return (getattr(module, what) if hasattr(module, what) else getattr(base, what))(cfg)
+
+
+def train_parts(cfg: XltConfig) -> List[Part]:
+    return _ask(cfg, "train_parts")
+
+
+def eval_languages(cfg: XltConfig) -> List[str]:
+    return _ask(cfg, "eval_languages")
+
+
+def dev_languages(cfg: XltConfig) -> List[str]:
+    return _ask(cfg, "dev_languages")
+
+
+def expand(cfg: XltConfig) -> List[List[str]]:
+    return _ask(cfg, "expand")
+
+
+def selection_languages(cfg: XltConfig) -> List[str]:
+    """The languages whose mean validation accuracy ranks evaluation rounds ([]: no ranking)."""
+    langs = eval_languages(cfg)
+    return {"dev": dev_languages(cfg), "en_dev": [cfg.data.train_language],
+            "target_dev": [lang for lang in langs if lang != cfg.data.train_language]}.get(cfg.train.select, [])
+
+
+def selection(cfg: XltConfig) -> str:
+    """What selects a job's tested weights, and why: logged with its run."""
+    if cfg.train.select != "dev":
+        return f"train.select={cfg.train.select}"
+    return f"{'+'.join(dev_languages(cfg))} validation accuracy ({protocol_of(cfg).SELECTION})"
+
+
+def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
+    """(language, split) of everything a job reads: its training parts, then each evaluated
+    language's validation and test."""
+    reads = [(part.lang, part.split) for part in train_parts(cfg)]
+    return list(dict.fromkeys(reads + [(lang, split) for split in ("validation", "test")
+                                       for lang in eval_languages(cfg)]))
+
+
+def jsonl_files(cfg: XltConfig) -> List[Path]:
+    """The JSONL files a job with local data reads."""
+    return [data_dir_of(cfg) / f"{split}.{lang}.jsonl" for lang, split in splits_read(cfg)]
+
+
+def check(cfg: XltConfig) -> XltConfig:
+    """What a job's protocol needs of its config and its local files; raises ConfigError."""
+    protocol, p = protocol_of(cfg), cfg.protocol
+    if p.shots < 0:
+        raise ConfigError("protocol.shots", f"is a number of rows per target language, >= 0; got {p.shots}")
+    if protocol.NEEDS_TARGET and not targets(cfg):
+        raise ConfigError("languages.eval", f"protocol {p.name} needs a target language, but languages.eval lists "
+                                            f"only {cfg.data.train_language}; add one, e.g. "
+                                            f"languages.eval=[{cfg.data.train_language},de]")
+    if p.target is not None and p.target not in targets(cfg):
+        raise ConfigError("protocol.target", f"{p.target!r} is not a target language of languages.eval "
+                                             f"({', '.join(targets(cfg))})")
+    _check_selection(cfg)
+    _check_files(cfg)
+    return cfg
+
+
+def _check_selection(cfg: XltConfig) -> None:
+    evaluated, scored = eval_languages(cfg), selection_languages(cfg)
+    if cfg.train.select in ("dev", "en_dev", "target_dev") and not scored:
+        raise ConfigError("train.select", f"{cfg.train.select} needs a target language in languages.eval; "
+                                          "add one or use train.select=dev")
+    missing = [lang for lang in scored if lang not in evaluated]
+    if missing:
+        other = "last" if cfg.train.select == "dev" else "dev"
+        raise ConfigError("train.select", f"{cfg.train.select} selects on {'+'.join(scored)} validation accuracy "
+                                          f"(protocol {cfg.protocol.name}), but languages.eval lacks "
+                                          f"{', '.join(missing)}; add it or use train.select={other}")
+
+
+def _check_files(cfg: XltConfig) -> None:
+    if cfg.data.source not in ("jsonl", "sample"):
+        return
+    data_dir = data_dir_of(cfg)
+    if not data_dir.is_dir():
+        raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
+    missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
+    if missing:
+        raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)} (protocol {cfg.protocol.name}); "
+                                      "files are named {split}.{lang}.jsonl")
+
+
+def validate_job(cfg: DictConfig | XltConfig) -> XltConfig:
+    """The whole check of a job: its config (xlt.config.validate), then what its protocol needs."""
+    return check(validate(cfg))

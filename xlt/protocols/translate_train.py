@@ -1,0 +1,40 @@
+"""Translate-train: for each target language, a model trained on that language's (machine-
+translated) training split and tested on it. A sweep expands one job per target language of
+`languages.eval` (`protocol.target`); XTREME reports the mean over them.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from xlt.config.schema import XltConfig
+from xlt.core.errors import ConfigError
+from xlt.protocols.base import Part, source_part, targets
+
+NEEDS_TARGET = True
+SELECTION = ("the target language's validation set: the job trains, selects and tests in that language "
+             "alone, as zero-shot does in English")
+
+
+def _target(cfg: XltConfig) -> str:
+    if cfg.protocol.target is None:
+        raise ConfigError("protocol.target", "translate_train trains one model per target language: give "
+                                             "protocol.target=LANG, or run with -m for one job per language")
+    return cfg.protocol.target
+
+
+def train_parts(cfg: XltConfig) -> List[Part]:
+    return [source_part(cfg, _target(cfg))]
+
+
+def eval_languages(cfg: XltConfig) -> List[str]:
+    return [_target(cfg)]
+
+
+def dev_languages(cfg: XltConfig) -> List[str]:
+    return [_target(cfg)]
+
+
+def expand(cfg: XltConfig) -> List[List[str]]:
+    if cfg.protocol.target is not None:
+        return [[]]
+    return [[f"protocol.target={lang}"] for lang in targets(cfg)]
