@@ -189,6 +189,19 @@ def _check_data(jobs) -> None:
                                           "its language out of languages.eval")
 
 
+def _check_local_data(jobs) -> None:
+    """A local repo copy's columns and few-shot's K rows per target language (after the pins)."""
+    from xlt.protocols import train_parts
+
+    asking = [job for job in jobs if any(part.exact for part in train_parts(job))
+              or (job.data.source == "hub" and Path(job.data.hub_id).expanduser().is_dir())]
+    if asking:  # `datasets` only then: a start-up on the hub or JSONL stays light
+        from xlt.data.splits import check_local_data
+
+        for job in asking:
+            check_local_data(job)
+
+
 def _unreachable(address: str, timeout: float = 5.0) -> Optional[str]:
     """Why nothing listens at `host:port`, or None if something does (Ray's own calls wait for minutes)."""
     import socket
@@ -348,6 +361,7 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
         _check_space(jobs)
         _check_tracking(jobs)
         _check_hub(jobs)
+        _check_local_data(jobs)
     except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line
         return _one_line(e, overrides)
     return None

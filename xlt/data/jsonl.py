@@ -27,7 +27,8 @@ def _label_fix(task: TaskConfig) -> str:
 
 def _problem(row, task: TaskConfig) -> Optional[str]:
     if not isinstance(row, dict) or any(c not in row for c in columns(task)):
-        return f"needs the keys {', '.join(columns(task))}"
+        has = f" (it has {', '.join(row)}: another task's data?)" if isinstance(row, dict) else ""
+        return f"needs the keys {', '.join(columns(task))} of task={task.name}{has}"
     for c in task.text_fields:
         if not isinstance(row[c], str):
             return f"has {c} {row[c]!r}; it must be a string"

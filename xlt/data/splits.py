@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import datasets
@@ -62,11 +63,15 @@ def _part_subset(part: Part) -> dict:
     return {"n": part.rows, "seed": part.seed, **({"exact": part.exact} if part.exact else {})}
 
 
+def _enough(field: Optional[str], n: Optional[int], have: int, where: str) -> None:
+    """A part asking for exactly `n` rows (few-shot's K) from a split that has fewer: one line."""
+    if field and n is not None and n > have:
+        raise ConfigError(field, f"asks for {n} rows of {where}, which has {have}; use {field}={have} or fewer")
+
+
 def _take(ds: datasets.Dataset, subset: dict, where: str) -> datasets.Dataset:
     n = subset["n"]
-    if subset.get("exact") and n > len(ds):
-        raise ConfigError(subset["exact"], f"asks for {n} rows of {where}, which has {len(ds)}; "
-                                           f"use {subset['exact']}={len(ds)} or fewer")
+    _enough(subset.get("exact"), n, len(ds), where)
     if n is None or n >= len(ds):
         return ds
     if "seed" in subset:
@@ -152,6 +157,42 @@ def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> Encode
         validation={lang: encoded("validation", lang) for lang in langs},
         test={lang: encoded("test", lang) for lang in langs},
     )
+
+
+def split_rows(cfg: XltConfig, pin: Optional[Pin], lang: str, split: str) -> Optional[int]:
+    """Rows in a (language, split) where that is cheap to know (local files), else None."""
+    if pin is None:
+        with open(data_dir_of(cfg) / f"{split}.{lang}.jsonl", encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+    if not Path(pin.repo_id).is_dir():
+        return None  # on the hub: the job finds out, after its download
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, lang, split))
+
+
+def _check_columns(cfg: XltConfig, pin: Pin) -> None:
+    """A local copy of a dataset repo holds the task's columns (task=pawsx on XNLI's files, say)."""
+    import pyarrow.parquet as pq
+
+    for lang, split in splits_read(cfg):
+        for path in dataset_paths(pin, lang, split):
+            names = pq.read_schema(path).names
+            if any(c not in names for c in columns(cfg.task)):
+                raise ConfigError("data.hub_id", f"{path} has the columns {', '.join(names)}; task={cfg.task.name} "
+                                                 f"reads {', '.join(columns(cfg.task))}: another task's data?")
+
+
+def check_local_data(cfg: XltConfig) -> None:
+    """What a job's local files must hold, known before any job: a local repo copy's columns, and
+    the K rows per target language few-shot asks for."""
+    pin = data_pin(cfg)
+    if pin is not None and Path(pin.repo_id).is_dir():
+        _check_columns(cfg, pin)
+    for part in train_parts(cfg):
+        if part.exact:
+            have = split_rows(cfg, pin, part.lang, part.split)
+            _enough(part.exact, part.rows, part.rows if have is None else have, f"the {part.lang} {part.split} split")
 
 
 def sample_texts() -> List[str]:

@@ -123,9 +123,12 @@ def _check_selection(cfg: XltConfig) -> None:
     missing = [lang for lang in scored if lang not in evaluated]
     if missing:
         other = "last" if cfg.train.select == "dev" else "dev"
+        fix = f"add it or use train.select={other}"
+        lacks = f"languages.eval lacks {', '.join(missing)}; {fix}"
+        if not set(missing) - set(cfg.languages.eval):
+            lacks = f"the protocol evaluates {', '.join(evaluated)} only; use train.select={other}"
         raise ConfigError("train.select", f"{cfg.train.select} selects on {'+'.join(scored)} validation accuracy "
-                                          f"(protocol {cfg.protocol.name}), but languages.eval lacks "
-                                          f"{', '.join(missing)}; add it or use train.select={other}")
+                                          f"(protocol {cfg.protocol.name}), but {lacks}")
 
 
 def _check_files(cfg: XltConfig) -> None:
@@ -135,6 +138,10 @@ def _check_files(cfg: XltConfig) -> None:
     if not data_dir.is_dir():
         raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
     missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
+    if missing and cfg.data.source == "sample":
+        raise ConfigError("data", f"protocol {cfg.protocol.name} reads {', '.join(missing)}, which the bundled sample "
+                                  "lacks (it has English training rows only); use data=jsonl data.dir=DIR, "
+                                  "data=xnli (the hub) or data.hub_id=DIR (a copy of the dataset repo)")
     if missing:
         raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)} (protocol {cfg.protocol.name}); "
                                       "files are named {split}.{lang}.jsonl")
