@@ -169,9 +169,10 @@ def test_every_protocol_runs_end_to_end_and_the_report_compares_them(mirrors, tm
     assert sorted(line.split(" | ")[2] for line in table) == sorted(["few_shot", "translate_train",
                                                                      "translate_train_all", "zero_shot"])
     assert "On tiny, " in report and "protocols few_shot, translate_train, translate_train_all, zero_shot" in report
-    run_log = next(tmp_path.glob("multirun/*/*translate_train*/run.log"), None) or \
-        next(p for p in tmp_path.glob("multirun/*/*/run.log") if "protocol.target=de" in p.read_text())
-    assert "model selection: de validation accuracy" in run_log.read_text()
+    logs = "".join(path.read_text() for path in tmp_path.glob("multirun/*/*/run.log"))
+    for selection in ("de validation accuracy (the target language's", "en validation accuracy (the training",
+                      "en+de+fr validation accuracy (the mean"):
+        assert f"model selection: {selection}" in logs
 
 
 @pytest.mark.heavy
@@ -201,3 +202,23 @@ def test_every_protocol_and_both_tasks_run_on_the_real_encoder(mirrors, tmp_path
         ("pawsx", "few_shot"), ("xnli", "few_shot"), ("xnli", "translate_train"), ("xnli", "translate_train_all"),
         ("xnli", "zero_shot")]
     assert all(r.info.status == "FINISHED" and json.dumps(r.data.metrics) for r in runs)
+
+
+def test_presets_sweep_xtremes_protocols_and_pawsx():
+    from xlt.cli.precheck import job_overrides
+
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        def jobs(*overrides):
+            params = dict(compose("config", overrides=list(overrides), return_hydra_config=True).hydra.sweeper.params)
+            return protocol_jobs(job_overrides(list(overrides), True, params),
+                                 lambda o: validate(compose("config", overrides=o)))
+
+        xtreme = jobs("experiment=xtreme_xnli", "languages=xnli6", "model=tiny")
+        assert sorted(" ".join(o for o in job if o.startswith("protocol")) for job in xtreme) == [
+            "protocol=translate_train protocol.target=ar", "protocol=translate_train protocol.target=de",
+            "protocol=translate_train protocol.target=es", "protocol=translate_train protocol.target=fr",
+            "protocol=translate_train protocol.target=zh", "protocol=translate_train_all", "protocol=zero_shot"]
+        pawsx = [validate(compose("config", overrides=job)) for job in jobs("experiment=pawsx")]
+        assert [(c.model.name, c.task.name, c.data.name, c.data.hub_id, c.languages.name) for c in pawsx] == [
+            (m, "pawsx", "pawsx", "google-research-datasets/paws-x", "pawsx7") for m in ("mbert", "xlmr")]

@@ -14,7 +14,7 @@ from xlt.core import tags
 from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
-from xlt.report.findings import findings
+from xlt.report.findings import PROTOCOL, findings
 from xlt.report.header import what_ran
 from xlt.report.references import HEAD, beside_references
 from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
@@ -154,7 +154,9 @@ class Report:
             done, curves, self.langs, "seconds", out / "validation_by_time.png")
         made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png")
         test = self.tidy[(self.tidy["split"] == "test") & self.tidy["run_id"].isin(done["run_id"])]
-        pivots = {t: g.pivot_table(index="model", columns="lang", values="accuracy")
+        # A row per model, and per protocol where the runs differ in it.
+        row = test["model"] + (" " + test[PROTOCOL].astype(str) if PROTOCOL in test else "")
+        pivots = {t: g.assign(row=row[g.index]).pivot_table(index="row", columns="lang", values="accuracy")
                   for t, g in test.groupby("technique")}
         heat = {t: frame[[c for c in self.langs + [TARGET_MEAN] if c in frame]] for t, frame in pivots.items()}
         made["Test accuracy, model x language"] = charts.heatmaps(heat, out / "heatmap.png")
