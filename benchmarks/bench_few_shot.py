@@ -48,7 +48,8 @@ def sweep(model: Path, mirror: Path, overrides) -> dict:
     runs = [r for r in client.search_runs([client.get_experiment_by_name("few_shot").experiment_id])
             if r.data.tags.get("xlt.kind") != "sweep"]  # the jobs, not the sweep's parent run
     return {"wall_s": wall, "overrides": overrides, "runs": [{
-        "status": r.info.status, "shots": int(r.data.params["protocol.shots"]),
+        "status": r.info.status, "seed": int(r.data.params["train.seed"]),
+        "shots": int(r.data.params["protocol.shots"]),
         "target": r.data.params.get("protocol.target"),
         "duration_s": (r.info.end_time - r.info.start_time) / 1000,
         "train_rows": {k.split("/")[1]: v for k, v in r.data.metrics.items() if k.count("/") == 2
@@ -62,18 +63,29 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results_few_shot.json")
+    parser.add_argument("--seeds", default="42", help="train.seed values of the few-shot sweep, e.g. 42,43")
+    parser.add_argument("--only", choices=["few_shot", "translate_train"],
+                        help="one of the two sweeps, its runs added to those already in --out")
     args = parser.parse_args()
     model = args.shared / "models" / "multilingual-e5-small-xnli"
     mirror = dataset_mirror(Path(tempfile.mkdtemp(prefix="xnli-mirror-")), args.shared / "data" / "xnli",
                             "xnli", LANGS, pool=POOL)
-    results = {"pool": POOL, "english_rows": ENGLISH_ROWS, "eval_rows": EVAL, "test_rows": TEST, "recipe": RECIPE,
-               "few_shot": sweep(model, mirror, ["protocol=few_shot", f"protocol.shots={SHOTS}",
-                                                 f"train.max_train_samples={ENGLISH_ROWS}"]),
-               "translate_train": sweep(model, mirror, ["protocol=translate_train", "data.max_test_samples=300"])}
+    sweeps = {"few_shot": ["protocol=few_shot", f"protocol.shots={SHOTS}", f"train.max_train_samples={ENGLISH_ROWS}",
+                           f"train.seed={args.seeds}"],
+              "translate_train": ["protocol=translate_train", "data.max_test_samples=300"]}
+    results = json.loads(args.out.read_text()) if args.only and args.out.is_file() else {}
+    results.update({"pool": POOL, "english_rows": ENGLISH_ROWS, "eval_rows": EVAL, "test_rows": TEST,
+                    "recipe": RECIPE})
+    for name in [args.only] if args.only else sweeps:
+        measured = sweep(model, mirror, sweeps[name])
+        results.setdefault(name, {"sweeps": [], "runs": []})
+        results[name]["sweeps"] = results[name].get("sweeps", []) + [
+            {"wall_s": measured["wall_s"], "overrides": measured["overrides"]}]
+        results[name]["runs"] += measured["runs"]
     args.out.write_text(json.dumps(results, indent=1))
-    for r in sorted(results["few_shot"]["runs"], key=lambda r: r["shots"]):
-        print(r["shots"], {k: round(v, 3) for k, v in sorted(r["test"].items())}, f"{r['duration_s']:.0f} s")
-    for r in results["translate_train"]["runs"]:
+    for r in sorted(results.get("few_shot", {}).get("runs", []), key=lambda r: (r["shots"], r["seed"])):
+        print(r["shots"], r["seed"], {k: round(v, 3) for k, v in sorted(r["test"].items())}, f"{r['duration_s']:.0f} s")
+    for r in results.get("translate_train", {}).get("runs", []):
         print(r["target"], r["train_rows"], {k: round(v, 3) for k, v in r["test"].items()}, f"{r['duration_s']:.0f} s")
 
 
