@@ -197,3 +197,20 @@ def test_offline_from_the_cache_pinned_and_reproducible(files, tmp_path):
                     command=[sys.executable, "-m", "xlt.cli"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert [p[1] for p in params(out, "again")] == [f"tiny-bert@{A}"]
+
+
+@pytest.mark.heavy
+@needs_shared
+def test_translate_train_downloads_its_own_language_only(files, tmp_path):
+    hub = FakeHub({("model", REPO): {"refs": {"main": A}, "dir": files["a"]},
+                   ("dataset", "facebook/xnli"): {"refs": {"main": B}, "dir": files["mirror"]}})
+    try:
+        env = hub_env(tmp_path, HF_ENDPOINT=f"http://127.0.0.1:{hub.port}")
+        result = run_xlt(*SMALL, "protocol=translate_train", "protocol.target=de", f"output_dir={tmp_path / 'out'}",
+                         env=env, timeout=300)
+    finally:
+        hub.close()
+    assert result.returncode == 0, result.stderr[-3000:]
+    downloaded = {p.split(f"/resolve/{B}/")[1] for p in hub.requests if "/datasets/facebook/xnli/resolve/" in p}
+    assert downloaded == {"README.md"} | {f"de/{split}-00000-of-00001.parquet" for split in ("train", "validation",
+                                                                                           "test")}

@@ -1,8 +1,6 @@
 """Protocols (xlt/protocols) and the PAWS-X task: which files each protocol reads, which rows it
 trains on, the jobs a sweep makes of it, and its bad input; end to end on the tiny model and the
 real encoder, offline, from local copies of the dataset repos in their hub layout."""
-import json
-
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -201,7 +199,7 @@ def test_every_protocol_and_both_tasks_run_on_the_real_encoder(mirrors, tmp_path
     assert sorted((r.data.params["task.name"], r.data.params["protocol.name"]) for r in runs) == [
         ("pawsx", "few_shot"), ("xnli", "few_shot"), ("xnli", "translate_train"), ("xnli", "translate_train_all"),
         ("xnli", "zero_shot")]
-    assert all(r.info.status == "FINISHED" and json.dumps(r.data.metrics) for r in runs)
+    assert all(r.info.status == "FINISHED" and 0 <= r.data.metrics["test/target_mean/accuracy"] <= 1 for r in runs)
 
 
 def test_presets_sweep_xtremes_protocols_and_pawsx():
