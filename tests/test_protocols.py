@@ -74,11 +74,13 @@ def train_texts(mirrors, cfg, tmp_path):
 
 
 def test_few_shot_draws_k_target_rows_from_the_training_split_only_and_per_seed(mirrors, tmp_path):
-    def shots(seed):
-        return train_texts(mirrors, job(mirrors, "protocol=few_shot", "protocol.shots=8", "train.max_train_samples=30",
-                                        f"train.seed={seed}", "data.max_samples=10", tmp_path=tmp_path), tmp_path)
+    def shots(seed, k=8):
+        cfg = job(mirrors, "protocol=few_shot", f"protocol.shots={k}", "train.max_train_samples=30",
+                  f"train.seed={seed}", "data.max_samples=10", tmp_path=tmp_path)
+        return train_texts(mirrors, cfg, tmp_path)
 
     one, two = shots(1), shots(2)
+    assert set(one["de"]) < set(shots(1, k=16)["de"])  # a curve's K=8 rows are among its K=16 ones
     assert {lang: len(texts) for lang, texts in one.items()} == {"en": 30, "de": 8, "fr": 8}
     for lang in ("de", "fr"):
         held_out = set(pairs(mirrors, "validation", lang) + pairs(mirrors, "test", lang))
