@@ -174,10 +174,9 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
 
 def _log_rows(job: JobContext, data: EncodedData) -> None:
     """How many rows the job trains and evaluates on: metrics `train/rows`, `<split>/<lang>/rows`
-    (logged once: a resumed run has them)."""
+    (`train/<lang>/rows` too; logged once: a resumed run has them)."""
     import mlflow
 
-    cfg = job.cfg
     per_lang = Counter(data.train["lang"])
     rows = {metric_name("train", "rows"): len(data.train),
             **{metric_name("train", "rows", lang): n for lang, n in per_lang.items()}}
@@ -187,8 +186,8 @@ def _log_rows(job: JobContext, data: EncodedData) -> None:
         mlflow.log_metrics(rows, step=0)
     sizes = {split: sorted({len(ds) for ds in by_lang.values()}) for split, by_lang in
              (("validation", data.validation), ("test", data.test))}
-    log.info("rows: %d to train (%s; protocol %s); per language %s validation, %s test", len(data.train),
-             ", ".join(f"{lang} {n}" for lang, n in per_lang.items()), cfg.protocol.name,
+    trained = ", ".join(f"{lang} {n}" for lang, n in per_lang.items()) if len(per_lang) > 1 else next(iter(per_lang))
+    log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train), trained,
              "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
 
 
