@@ -144,8 +144,9 @@ def test_four_parallel_jobs_get_a_gpu_each_and_lose_no_point(tmp_path):
         points = sum(len(h) for h in metrics.values())
         # train loss/grad_norm/lr/epoch x 15, end-of-training epoch and flos, 4 evaluations of
         # accuracy (6 languages + mean) and loss (6), two test rounds of the same (test and
-        # test_last), the selected step, and the rows read (train; validation and test x 6 languages).
-        assert points == 15 * 4 + 2 + 4 * (7 + 6) + 2 * (7 + 6) + 1 + (1 + 2 * 6)
+        # test_last), the selected step, and the rows read (train, and its one language; validation and
+        # test x 6 languages).
+        assert points == 15 * 4 + 2 + 4 * (7 + 6) + 2 * (7 + 6) + 1 + (2 + 2 * 6)
     assert len({str(p) for p in tmp_path.glob("multirun/*/*_tiny_*/")}) == 4  # a directory per job
 
 
