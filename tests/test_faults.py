@@ -21,6 +21,7 @@ def summary_rows(output_dir):
     return {int(num): status for num, status in rows}
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_a_failing_and_a_dying_job_do_not_stop_the_sweep(tmp_path):
     result = run_xlt(*FE_SWEEP, f"output_dir={tmp_path}", fault="raise:0,die:1")

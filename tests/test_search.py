@@ -63,6 +63,7 @@ def test_a_bad_search_is_one_line_before_any_job(override, expected):
     assert check(["experiment=smoke", "hparams_search=optuna", override], multirun=True).startswith(expected)
 
 
+@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
 @pytest.mark.slow
 def test_a_study_records_a_failed_trial_and_the_same_command_resumes_it(tmp_path):
     search = [*SEARCH, f"output_dir={tmp_path}"]
