@@ -109,10 +109,27 @@ def position_limit(config: dict) -> Optional[int]:
     return positions - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else positions
 
 
-def builtin_techniques() -> List[str]:
-    """The techniques xlt ships: the modules of xlt/techniques (listed, not imported)."""
-    spec = importlib.util.find_spec(TECHNIQUES_PACKAGE)
+def builtin_modules(package: str) -> List[str]:
+    """The modules a package of techniques or protocols ships (listed, not imported; `_name`
+    modules are its helpers)."""
+    spec = importlib.util.find_spec(package)
     return sorted(m.name for m in pkgutil.iter_modules(spec.submodule_search_locations) if not m.name.startswith("_"))
+
+
+def plugin_module(group: str, name: str, module: Optional[str], package: str) -> str:
+    """The importable module of a technique or protocol: `<group>.module`, else PACKAGE.NAME;
+    a ConfigError naming the field where there is none."""
+    path = module or f"{package}.{name}"
+    try:
+        found = importlib.util.find_spec(path) is not None
+    except (ImportError, ValueError):  # a parent package that does not exist
+        found = False
+    if found:
+        return path
+    if module:
+        raise ConfigError(f"{group}.module", f"no module {path!r} can be imported; check the name and PYTHONPATH")
+    raise ConfigError(f"{group}.name", f"unknown value {name!r}; allowed: {', '.join(builtin_modules(package))} "
+                                       f"(or set {group}.module)")
 
 
 def technique_module(technique: TechniqueConfig) -> str:
@@ -121,17 +138,7 @@ def technique_module(technique: TechniqueConfig) -> str:
 
 
 def _check_technique(cfg: XltConfig) -> None:
-    module = technique_module(cfg.technique)
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a parent package that does not exist
-        found = False
-    if found:
-        return
-    if cfg.technique.module:
-        raise ConfigError("technique.module", f"no module {module!r} can be imported; check the name and PYTHONPATH")
-    raise ConfigError("technique.name", f"unknown value {cfg.technique.name!r}; allowed: "
-                                        f"{', '.join(builtin_techniques())} (or set technique.module)")
+    plugin_module("technique", cfg.technique.name, cfg.technique.module, TECHNIQUES_PACKAGE)
 
 
 def _check_lora(cfg: XltConfig) -> None:

@@ -10,8 +10,6 @@ asks the protocol's module, never its name. Pure config logic: no datasets, no t
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import pkgutil
 from pathlib import Path
 from types import ModuleType
 from typing import List, Tuple
@@ -20,39 +18,25 @@ from omegaconf import DictConfig
 
 from xlt.config.files import data_dir_of
 from xlt.config.schema import XltConfig
-from xlt.config.validate import validate
+from xlt.config.validate import plugin_module, validate
 from xlt.core.errors import ConfigError
-from xlt.protocols import base
-from xlt.protocols.base import Part, targets
+from xlt.protocols import _base
+from xlt.protocols._base import Part, targets
 
-__all__ = ["Part", "builtin_protocols", "check", "dev_languages", "eval_languages", "expand", "jsonl_files",
+__all__ = ["Part", "check", "dev_languages", "eval_languages", "expand", "jsonl_files",
            "protocol_of", "selection", "selection_languages", "splits_read", "targets", "train_parts",
            "validate_job"]
 
 
-def builtin_protocols() -> List[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base")
-
-
 def protocol_of(cfg: XltConfig) -> ModuleType:
     """The module of a job's protocol: `protocol.module`, else xlt/protocols/NAME.py."""
-    name = cfg.protocol.module or f"{__name__}.{cfg.protocol.name}"
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
-        if cfg.protocol.module:
-            raise ConfigError("protocol.module", f"no module {name!r} can be imported; check the name and PYTHONPATH")
-        raise ConfigError("protocol.name", f"unknown value {cfg.protocol.name!r}; allowed: "
-                                           f"{', '.join(builtin_protocols())} (or set protocol.module)")
-    return importlib.import_module(name)
+    return importlib.import_module(plugin_module("protocol", cfg.protocol.name, cfg.protocol.module, __name__))
 
 
 def _ask(cfg: XltConfig, what: str):
-    """The protocol's answer, or zero-shot's (xlt.protocols.base) where it gives none."""
+    """The protocol's answer, or zero-shot's (xlt.protocols._base) where it gives none."""
     module = protocol_of(cfg)
-    return (getattr(module, what) if hasattr(module, what) else getattr(base, what))(cfg)
+    return (getattr(module, what) if hasattr(module, what) else getattr(_base, what))(cfg)
 
 
 def train_parts(cfg: XltConfig) -> List[Part]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import List
 
 from xlt.config.schema import XltConfig
-from xlt.protocols.base import Part, source_part, targets
+from xlt.protocols._base import Part, source_part, targets
 
 NEEDS_TARGET = True
 SELECTION = ("the training language's validation set: K target rows are too few to spare a target "

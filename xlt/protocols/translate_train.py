@@ -8,7 +8,7 @@ from typing import List
 
 from xlt.config.schema import XltConfig
 from xlt.core.errors import ConfigError
-from xlt.protocols.base import Part, source_part, targets
+from xlt.protocols._base import Part, source_part, targets
 
 NEEDS_TARGET = True
 SELECTION = ("the target language's validation set: the job trains, selects and tests in that language "

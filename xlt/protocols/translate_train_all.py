@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import List
 
 from xlt.config.schema import XltConfig
-from xlt.protocols.base import Part, source_part
+from xlt.protocols._base import Part, source_part
 
 NEEDS_TARGET = True
 SELECTION = ("the mean validation accuracy over every evaluation language: the model trains on all of "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import List
 
 from xlt.config.schema import XltConfig
-from xlt.protocols.base import Part, source_part
+from xlt.protocols._base import Part, source_part
 
 NEEDS_TARGET = False
 SELECTION = "the training language's validation set: zero-shot looks at no target-language data"
