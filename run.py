@@ -17,8 +17,9 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    from xlt.cli.precheck import check_command_line
+    from xlt.cli.precheck import check_command_line, per_job_plugin_options
 
+    sys.argv[1:] = per_job_plugin_options(sys.argv[1:])
     check_command_line(sys.argv[1:])  # every job's config, validated before any job starts
     try:
         main()  # a sweep that failed or was stopped exits with its status (xlt.sweep.end)

@@ -66,3 +66,10 @@ def mlflow_runs(output_dir: Path, experiment: str, parents: bool = False):
     exp = client.get_experiment_by_name(experiment)
     runs = client.search_runs([exp.experiment_id]) if exp else []
     return client, [r for r in runs if parents or r.data.tags.get("xlt.kind") != "sweep"]
+
+
+def aim_jobs(repo_dir: Path) -> list:
+    """The Aim runs of an xlt sync that hold jobs (a sweep's parent run, `xlt.kind: sweep`, left out)."""
+    from aim import Repo
+
+    return [run for run in Repo(str(repo_dir)).iter_runs() if run["tags"].get("xlt.kind") != "sweep"]

@@ -75,8 +75,20 @@ BAD_INPUT = [
      "technique.lora.target_modules: is auto or a list of module names, got []; e.g. technique.lora.target_modules"),
     (["technique=lora", "technique.lora.rnk=4"], "technique.lora.rnk: Key 'rnk' not in 'LoraOptions'; did you mean "
                                                  "technique.lora.rank?"),
-    (["technique.lora.rank=4"], "technique.lora.rank: technique.lora is empty with this technique; it is set by "
-                                "technique=lora"),
+    # Issue 32: an option of a plugin that is not chosen, for every plugin group (issue 39: protocol.shots).
+    (["technique.lora.rank=4"], "technique.lora: Key 'lora' not in 'TechniqueConfig'; it is an option of "
+                                "technique=lora: choose it, or leave technique.lora out"),
+    (["protocol.shots=16"], "protocol.shots: Key 'shots' not in 'ProtocolConfig'; it is an option of "
+                            "protocol=few_shot: choose it, or leave protocol.shots out"),
+    (["technique=fine_tune", "technique.cache_features=false"], "technique.cache_features: Key 'cache_features' not "
+     "in 'TechniqueConfig'; it is an option of technique=feature_extraction: choose it"),
+    (["technique=lora", "technique.rank=4"], "technique.rank: Key 'rank' not in 'Options'; did you mean "
+                                             "technique.lora.rank?"),
+    (["protocol=few_shot", "protocol.shot=3"], "protocol.shot: Key 'shot' not in 'Options'; did you mean "
+                                               "protocol.shots?"),
+    (["protocol=few_shot", "protocol.shots=many"], "protocol.shots: Value 'many' of type 'str' could not be "
+                                                   "converted to Integer"),
+    (["train.budget=0"], "train.budget: must be a positive number, got 0"),
     (["model=mbert", "model.tiny.num_heads=4"], "model.tiny.num_heads: model.tiny is empty with this model; it is set "
                                                 "by model=tiny"),
     (["train.save=all"], "train.save: unknown value 'all'; allowed: none, selected"),

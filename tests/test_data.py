@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from xlt.config import SAMPLE_DIR, TinyShape, XltConfig, task_preset, validate
+from xlt.config import SAMPLE_DIR, ProtocolConfig, TechniqueConfig, TinyShape, XltConfig, task_preset, validate
 from xlt.core.errors import ConfigError
 from xlt.data import splits as xdata
 from xlt.data.jsonl import read_jsonl
@@ -12,10 +12,9 @@ XNLI = task_preset("xnli")
 
 
 def sample_config(tmp_path, **train) -> XltConfig:
-    cfg = XltConfig(task=XNLI)
+    cfg = XltConfig(task=XNLI, technique=TechniqueConfig(name="fine_tune"), protocol=ProtocolConfig(name="zero_shot"))
     cfg.model.name, cfg.model.source = "tiny", "tiny"
     cfg.model.tiny = TinyShape()
-    cfg.technique.name = "fine_tune"
     cfg.languages.name, cfg.languages.eval = "pair", ["en", "de"]
     cfg.data.name, cfg.data.source = "sample", "sample"
     cfg.output_dir = str(tmp_path)

@@ -109,9 +109,10 @@ def test_readers_show_a_running_run_whose_heartbeat_stopped_as_failed(tmp_path):
 # -- local inputs: their contents are the job's identity ---------------------------------------
 
 def _jsonl_config(tmp_path, data):
-    from xlt.config import XltConfig
+    from xlt.config import ProtocolConfig, TechniqueConfig, XltConfig
 
-    cfg = XltConfig(output_dir=str(tmp_path / "out"))
+    cfg = XltConfig(output_dir=str(tmp_path / "out"), technique=TechniqueConfig(name="fine_tune"),
+                    protocol=ProtocolConfig(name="zero_shot"))
     cfg.data.source, cfg.data.dir, cfg.languages.eval = "jsonl", str(data), ["en"]
     return cfg
 

@@ -8,11 +8,11 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from xlt.config import CONF_DIR, register_schema, validate
-from xlt.config.schema import LoraOptions, TechniqueConfig
-from xlt.techniques import load_technique
+from xlt.techniques import bitfit, load_technique
+from xlt.techniques import lora as lora_technique
 from xlt.train.selection import ModelSelection
 
-from conftest import metric_histories, mlflow_runs, run_xlt, saved_encoder
+from conftest import aim_jobs, metric_histories, mlflow_runs, run_xlt, saved_encoder
 from standins import tiny_checkpoint
 
 HEADS = {"bert": {"classifier"}, "xlmr": {"classifier.dense", "classifier.out_proj"},
@@ -24,7 +24,8 @@ AUTO = {"bert": ("query", "value"), "xlmr": ("query", "value"), "distilbert": ("
 
 
 def lora(rank=8, targets="auto"):
-    return TechniqueConfig(name="lora", lora=LoraOptions(rank=rank, alpha=16, dropout=0.1, target_modules=targets))
+    options = lora_technique.LoraOptions(rank=rank, alpha=16, dropout=0.1, target_modules=targets)
+    return lora_technique.Options(name="lora", lora=options)
 
 
 def trainable_modules(model):
@@ -58,7 +59,7 @@ def test_a_list_of_target_modules_overrides_auto(tmp_path):
 
 @pytest.mark.parametrize("kind", ["bert", "xlmr", "distilbert"])
 def test_bitfit_trains_the_encoders_biases_and_the_head(tmp_path, kind):
-    model = prepared(tmp_path, kind, TechniqueConfig(name="bitfit"))
+    model = prepared(tmp_path, kind, bitfit.Options(name="bitfit"))
     prefix = model.base_model_prefix + "."
     trains = {n for n, p in model.named_parameters() if p.requires_grad}
     biases = {n for n, _ in model.named_parameters() if n.startswith(prefix) and n.endswith(".bias")}
@@ -88,7 +89,7 @@ def test_each_technique_resolves_its_own_defaults_and_overrides_win():
     assert (cfg.technique.lora.rank, cfg.technique.lora.alpha, cfg.technique.lora.target_modules) == (8, 16, "auto")
     assert composed("technique=fine_tune").train.save == "none"  # hundreds of MB per job: off
     assert composed("technique=feature_extraction").train.save == "selected"
-    assert composed("technique=bitfit").technique.lora is None
+    assert not hasattr(composed("technique=bitfit").technique, "lora")  # LoRA's options are LoRA's
     mine = composed("technique=lora", "technique.lora.rank=4", "technique.lora.target_modules=[query,key]",
                     "train.learning_rate=1e-4", "train.save=none")
     assert (mine.technique.lora.rank, mine.technique.lora.target_modules) == (4, ["query", "key"])
@@ -211,10 +212,9 @@ def test_a_changed_base_checkpoint_is_refused(saved_sweep, tmp_path):
 @pytest.mark.heavy  # one four-job sweep for the four: in CI's second run
 @pytest.mark.slow
 def test_lora_runs_sync_to_aim_and_reproduce(saved_sweep, tmp_path):
-    from aim import Repo
 
     _, out, client, runs, _ = saved_sweep
-    aim_runs = {r["mlflow_run_id"]: r for r in Repo(str(out / "aim")).iter_runs()}
+    aim_runs = {r["mlflow_run_id"]: r for r in aim_jobs(out / "aim")}
     assert sorted(aim_runs) == sorted(r.info.run_id for r in runs.values())
     lora_run = runs["lora"]
     assert aim_runs[lora_run.info.run_id]["params"]["technique.lora.rank"] == 8

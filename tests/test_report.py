@@ -7,7 +7,7 @@ from statistics import mean, stdev
 
 import pytest
 
-from conftest import mlflow_runs, run_xlt
+from conftest import aim_jobs, mlflow_runs, run_xlt
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
 
@@ -151,8 +151,8 @@ def test_aim_shows_mlflow_times_and_status(sweep):
 
     out, _, client, runs = sweep
     by_id = {r.info.run_id: r for r in jobs(runs)}
-    synced = list(Repo(str(out / "aim")).iter_runs())
-    assert len(synced) == 4  # the jobs; the sweep's parent run holds only the report
+    synced = aim_jobs(out / "aim")
+    assert len(synced) == 4 and len(list(Repo(str(out / "aim")).iter_runs())) == 5  # the jobs and their sweep
     for aim_run in synced:
         info = by_id[aim_run["mlflow_run_id"]].info
         assert aim_run.creation_time == pytest.approx(info.start_time / 1000, abs=1e-3)

@@ -70,14 +70,36 @@ def test_smoke_sweep_logs_one_finished_run_per_job(smoke):
 def test_the_sweep_ends_with_an_aim_sync(smoke):
     from aim import Repo
 
-    _, runs = mlflow_runs(smoke, "smoke")
+    _, runs = mlflow_runs(smoke, "smoke", parents=True)
     repo = Repo(str(smoke / "aim"))
     synced = {run["mlflow_run_id"]: run for run in repo.iter_runs()}
-    assert sorted(synced) == sorted(r.info.run_id for r in runs)
+    assert sorted(synced) == sorted(r.info.run_id for r in runs) and len(runs) == 3  # two jobs and their sweep
     german = [m for m in repo.query_metrics("metric.name == 'accuracy' and metric.context.lang == 'de'",
                                             report_mode=0)]
     assert {m.context["subset"] for m in german} == {"validation", "test", "test_last"} and len(german) == 6
-    assert {run["params"]["technique"] for run in synced.values()} == {"fine_tune", "feature_extraction"}
+    jobs = {h: r for h, r in synced.items() if r["tags"].get("xlt.kind") != "sweep"}
+    assert {run["params"]["technique"] for run in jobs.values()} == {"fine_tune", "feature_extraction"}
+    assert all(run["params"]["train.save"] in ("none", "selected") for run in jobs.values())  # strings stay strings
+    assert all("xlt.heartbeat_s" in run["tags"] for run in synced.values())
+
+
+@pytest.mark.slow
+def test_the_sweeps_parent_run_is_in_aim_with_its_report_and_its_jobs_by_sweep_id(smoke):
+    """As aim-mlflow keeps it: its metrics, report and results as texts, charts as images, tags."""
+    from aim import Repo
+
+    repo = Repo(str(smoke / "aim"))
+    (parent,) = [r.run for r in repo.query_runs("run['tags']['xlt.kind'] == 'sweep'", report_mode=0).iter_runs()]
+    sweep_id = parent["tags"]["xlt.sweep_id"]
+    jobs = repo.query_runs(f"run['tags']['xlt.sweep_id'] == '{sweep_id}'", report_mode=0).iter_runs()
+    assert sorted(r.run.name for r in jobs if r.run.hash != parent.hash) == ["tiny-feature_extraction",
+                                                                             "tiny-fine_tune"]
+    metrics = {m.name: m.values.last()[1] for m in parent.metrics()}
+    assert metrics["runs/finished"] == 2 and metrics["runs/failed"] == 0 and "target_mean_accuracy_best" in metrics
+    texts = {t.name for t in repo.query_texts(f"run.hash == '{parent.hash}'", report_mode=0)}
+    images = {i.name for i in repo.query_images(f"run.hash == '{parent.hash}'", report_mode=0)}
+    assert texts == {"report/report.md", "report/results.csv"}
+    assert "report/heatmap.png" in images and all(name.startswith("report/") for name in images)
 
 
 @pytest.mark.slow
@@ -276,7 +298,8 @@ def test_a_rerun_that_skips_every_job_changes_nothing_in_aim(smoke):
     result = run_xlt("-m", "experiment=smoke", "output_dir=out", cwd=smoke.parent)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("Skipping #") == 2
-    assert "xlt sync: 0 new, 0 updated, 2 unchanged runs" in result.stdout
+    # The jobs and the first sweep's parent run are unchanged; the rerun's own parent run (its report) is new.
+    assert "xlt sync: 1 new, 0 updated, 3 unchanged runs" in result.stdout
     # The overrides every job shares are said once; each row holds the job's own.
     table = result.stdout[result.stdout.index("Every job: experiment=smoke output_dir=out"):]
     assert table.count("experiment=smoke") == 1

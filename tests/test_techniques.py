@@ -1,59 +1,11 @@
-"""A technique is a module plus its config: a new one, written outside xlt, runs end to end."""
-import textwrap
+"""A technique is a module plus its config; a task is a config and its own rows."""
 
 import pytest
 
 from conftest import mlflow_runs, run_xlt
 
-LAST_LAYER = '''
-"""Train only the last encoder layer and the head."""
-from xlt.model.freezing import freeze_encoder
-
-
-def prepare(model, newly_initialised, cfg):
-    last = model.config.num_hidden_layers - 1
-    freeze_encoder(model, newly_initialised, keep=[f"{model.base_model_prefix}.encoder.layer.{last}."])
-
-
-def caches_features(cfg):
-    return False
-'''
-
-CONFIG = """
-# @package _global_
-technique:
-  name: last_layer
-  module: last_layer
-train:
-  learning_rate: 2.0e-3
-"""
-
-
-@pytest.mark.heavy  # in CI's second run: the default run stays under 10 minutes
-@pytest.mark.slow
-def test_a_technique_of_ones_own_runs_end_to_end_without_touching_xlt(tmp_path):
-    (tmp_path / "last_layer.py").write_text(textwrap.dedent(LAST_LAYER))
-    (tmp_path / "conf" / "technique").mkdir(parents=True)
-    (tmp_path / "conf" / "technique" / "last_layer.yaml").write_text(CONFIG)
-    result = run_xlt("model=tiny", "data=sample", "technique=last_layer",
-                     f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "train.epochs=1", "languages.eval=[en,de]",
-                     f"output_dir={tmp_path / 'out'}",
-                     env={"PYTHONPATH": str(tmp_path)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    _, (run,) = mlflow_runs(tmp_path / "out", "xlt")
-    assert run.info.status == "FINISHED" and run.info.run_name.startswith("tiny-last_layer ")
-    params = run.data.params
-    assert params["technique"] == "last_layer" and params["train.learning_rate"] == "0.002"  # its own default
-
-    from xlt.config import ModelConfig, TinyShape, task_preset
-    from xlt.data.hub import model_source
-    from xlt.model.loading import build_tiny_tokenizer, load_model
-
-    cfg = ModelConfig(name="tiny", source="tiny", tiny=TinyShape())
-    model, _ = load_model(cfg, model_source(cfg), build_tiny_tokenizer(cfg.tiny.vocab_size), task_preset("xnli").labels)
-    last = f"bert.encoder.layer.{cfg.tiny.num_layers - 1}."
-    expected = sum(p.numel() for name, p in model.named_parameters() if name.startswith((last, "classifier.")))
-    assert int(params["model.trainable_params"]) == expected < int(params["model.total_params"])
+# A technique and a protocol of one's own, with typed options, run end to end:
+# tests/config/test_plugin_options.py.
 
 
 def test_an_unknown_technique_is_one_line_naming_those_there_are(tmp_path):

@@ -9,7 +9,8 @@ One layer per sub-package; a module imports only from layers below its own (chec
     techniques  one module per technique: what trains, what may be cached
     model       encoders and tokenizers, pooling, heads, cached features
     data        tasks' rows: JSONL, hub pins, tokenized splits  |  tracking   MLflow runs and store, Aim sync
-    config      the typed schema and its validation
+    protocols   one module per protocol: what a job trains on, tests, selects on; the jobs of a sweep
+    config      the typed schema, the plugin groups and their interfaces, validation
     core        errors, secrets, console, metric and tag names, devices
 """
 

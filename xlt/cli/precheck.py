@@ -23,35 +23,17 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "s
                     "tokenizer.model")
 # Launchers whose jobs run on other machines (their devices are not this one's).
 _ELSEWHERE = ("SlurmLauncher", "RayLauncher", "RayAWSLauncher")
-# Flags that print something instead of running jobs: nothing to validate.
-_INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
-               "--shell-completion", "-sc", "--resolve", "--package", "-p"}
-_VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
-                "--experimental-rerun"}
 
 
 def _parse_argv(argv: List[str]) -> Tuple[List[str], bool, Path, str, bool]:
-    """Split argv into (overrides, multirun, config dir, config name, info-only)."""
-    overrides, multirun, info = [], False, False
-    config_dir, config_name = CONF_DIR, "config"
-    args = iter(argv)
-    for arg in args:
-        flag, eq, inline = arg.partition("=")
-        if not arg.startswith("-"):
-            overrides.append(arg)
-        elif arg in ("-m", "--multirun"):
-            multirun = True
-        elif flag in _INFO_FLAGS:
-            info = True
-        elif flag in _VALUE_FLAGS:
-            value = inline if eq else next(args, "")
-            if flag in ("--config-path", "-cp"):
-                config_dir = Path(value)
-            elif flag in ("--config-name", "-cn"):
-                config_name = value
-            elif flag == "--experimental-rerun":
-                info = True  # Hydra replays a pickled job config: nothing to compose here
-    return overrides, multirun, config_dir.resolve(), config_name, info
+    """(overrides, multirun, config dir, config name, info-only), as Hydra's own parser reads argv."""
+    from hydra._internal.utils import get_args_parser
+
+    args = get_args_parser().parse_args(argv)
+    info = bool(args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.package
+                or args.experimental_rerun)  # they print something (or replay a job) instead of running jobs
+    config_dir = Path(args.config_dir or args.config_path or CONF_DIR)
+    return args.overrides, args.multirun, config_dir.resolve(), args.config_name or "config", info
 
 
 def job_overrides(overrides: List[str], multirun: bool, sweeper_params: dict) -> List[List[str]]:
@@ -147,7 +129,7 @@ def _missing_option(missing: str) -> str:
 def _with_fix(key: str, message: str, schema=None) -> str:
     """OmegaConf's message about `key`, with the fix; `schema`: the dataclass of the node that
     lacks `key` (a plugin's config for Hydra's own keys)."""
-    from xlt.config import suggest
+    from xlt.config import plugins, suggest
 
     if "Missing mandatory value" in message:
         return f"needs a value: add {key}=..."
@@ -157,6 +139,8 @@ def _with_fix(key: str, message: str, schema=None) -> str:
         return message + f"; to add a new key, write +{key}=..."
     if "not in '" in message and key.startswith("hydra.") and dataclasses.is_dataclass(schema):
         return message + suggest(key, schema, key.rpartition(".")[0])  # e.g. hydra.launcher.n_job
+    if "not in '" in message and key.partition(".")[0] in plugins.GROUPS:  # a plugin's own options
+        return message + plugins.suggest_option(key, schema if dataclasses.is_dataclass(schema) else None)
     if "not in '" in message:  # a mistyped key or group name
         return message + suggest(key)
     if "is not a ListConfig" in message:
@@ -363,8 +347,46 @@ def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_
         _check_hub(jobs)
         _check_local_data(jobs)
     except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line
-        return _one_line(e, overrides)
+        return _with_plugin_hint(_one_line(e, overrides), overrides, config_dir, config_name)
     return None
+
+
+def _with_plugin_hint(line: str, overrides: List[str], config_dir: Path, config_name: str) -> str:
+    """A key that a plugin of one's own lacks (its node is untyped until validated) gets the
+    nearest field of the plugin's `Options`, from the job composed without that key."""
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import plugins
+
+    key, _, message = line.partition(": ")
+    if "is not in struct" not in message or key.partition(".")[0] not in plugins.GROUPS:
+        return line
+    rest = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
+    try:
+        with initialize_config_dir(str(config_dir), version_base="1.3"):
+            hint = plugins.suggest_field(key, compose(config_name, overrides=rest)[key.partition(".")[0]])
+    except Exception:  # noqa: BLE001 - no hint then; the line stands as it is
+        return line
+    return f"{key}: {message.split(';')[0]}{hint}" if hint else line
+
+
+def per_job_plugin_options(argv: List[str]) -> List[str]:
+    """A sweep's argv with each option of a plugin group (protocol.shots=8) made a one-value sweep
+    (`choice(8)`): Hydra composes a sweep's base config with its plain overrides, where zero_shot
+    has no `shots`, while xlt's sweeper gives each job the options its plugin has (xlt.sweep.grid)."""
+    from xlt.config.plugins import GROUPS
+
+    if not ({"-m", "--multirun"} & set(argv)):
+        return argv
+    out = []
+    for arg in argv:
+        key = arg.split("=", 1)[0].lstrip("+~")
+        if not arg.startswith("-") and "=" in arg and key.split(".")[0] in GROUPS and "." in key:
+            (override,) = grid.parse([arg])
+            if not override.is_sweep_override() and override.value() is not None:
+                arg = f"{arg.split('=', 1)[0]}=choice({override.get_value_element_as_str()})"
+        out.append(arg)
+    return out
 
 
 def check_command_line(argv: List[str]) -> None:

@@ -55,36 +55,32 @@ class TaskConfig:
 
 @dataclass
 class ProtocolConfig:
-    """How a job uses target-language data: conf/protocol/NAME.yaml, a module of xlt/protocols."""
-    name: str = "zero_shot"  # zero_shot | translate_train | translate_train_all | few_shot
+    """What every protocol has: conf/protocol/NAME.yaml names a module of xlt/protocols (or
+    `module`), whose `Options` extend this with the protocol's own options (xlt.config.plugins)."""
+    name: str = MISSING
     module: Optional[str] = None  # the protocol's module when it lives outside xlt/protocols
-    shots: int = 0  # few_shot: target-language training rows per evaluation language
-    # translate_train: the one target language a job trains and tests on; a sweep (-m) sets it,
-    # one job per target language of languages.eval.
-    target: Optional[str] = None
 
 
 @dataclass
-class LoraOptions:
-    """LoRA adapters (technique=lora, through peft): rank, scale alpha/rank, their dropout."""
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
-    # `auto`: the attention projections peft names for the architecture (BERT and XLM-R
-    # query/value, DistilBERT q_lin/v_lin); or a list of module names, e.g. [query,key,value].
-    target_modules: Any = "auto"
+class TrainingDefaults:
+    """A technique's own training budget: each field fills the `train` field of the same name that
+    the command line, a preset or train.* leave unset (null). One technique's values stay its own
+    in a grid of several (conf/technique/)."""
+    learning_rate: float = 5e-5
+    epochs: float = 3.0
+    batch_size: int = 32
+    # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
+    # MLflow artifact, in the smallest form that reloads (xlt.load_saved); `none`: keep nothing.
+    save: str = "none"
 
 
 @dataclass
 class TechniqueConfig:
-    # A module of xlt/techniques (fine_tune, feature_extraction, lora, bitfit), or any name
-    # with `module` set.
+    """What every technique has: conf/technique/NAME.yaml names a module of xlt/techniques (or
+    `module`), whose `Options` extend this with the technique's own options and training budget."""
     name: str = MISSING
     module: Optional[str] = None  # the technique's module when it lives outside xlt/techniques
-    # feature_extraction: run the frozen encoder once and train the head on cached
-    # features; false runs the encoder at every step (the slow path, for comparison).
-    cache_features: bool = True
-    lora: Optional[LoraOptions] = None  # set by conf/technique/lora.yaml
+    train: TrainingDefaults = field(default_factory=TrainingDefaults)
 
 
 @dataclass
@@ -110,10 +106,14 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32
+    # null: the technique's own (technique.train: conf/technique/NAME.yaml), so that a grid of
+    # techniques keeps each one's budget; a value here sets it for every technique of the job.
+    batch_size: Optional[int] = None
     eval_batch_size: int = 128
-    learning_rate: float = 5e-5
-    epochs: float = 3.0
+    learning_rate: Optional[float] = None
+    epochs: Optional[float] = None
+    # Scales the epochs each job ends up with: train.budget=0.1 is every technique at a tenth of its own.
+    budget: float = 1.0
     max_train_samples: Optional[int] = None
     max_length: int = 128
     eval_steps: Optional[int] = None  # None: about EVAL_ROUNDS evaluation rounds per job (xlt.train.trainer)
@@ -130,10 +130,7 @@ class TrainConfig:
     select: str = "dev"
     average_last: int = 3
     dropout: Optional[float] = None  # the classification head's dropout; None: the checkpoint's
-    # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
-    # MLflow artifact, in the smallest form that reloads (xlt.load_saved); `none`: keep nothing.
-    # Each technique's YAML sets its default (on where the weights are small).
-    save: str = "none"
+    save: Optional[str] = None  # none | selected; null: the technique's (technique.train.save)
 
 
 @dataclass
@@ -162,9 +159,11 @@ class SweepConfig:
 @dataclass
 class XltConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
-    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    # A plugin's node holds its own options: typed by its module's `Options` (a ProtocolConfig or
+    # TechniqueConfig subclass) when composed, or by xlt.config.plugins when validated.
+    protocol: Any = MISSING
     model: ModelConfig = field(default_factory=ModelConfig)
-    technique: TechniqueConfig = field(default_factory=TechniqueConfig)
+    technique: Any = MISSING
     languages: LanguagesConfig = field(default_factory=LanguagesConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -195,16 +194,28 @@ class XltConfig:
 _NOT_HASHED = ("tracking", "sweep", "output_dir")
 
 
+def job_fields(cfg: XltConfig) -> Dict[str, Any]:
+    """A validated job's config as a dict, without the technique's training defaults: validation
+    has folded them into `train`, which holds what the job trains with."""
+    job = dataclasses.asdict(cfg)
+    job["technique"].pop("train", None)
+    return job
+
+
 def config_hash(cfg: XltConfig) -> str:
     """A short hash of what a validated job computes: same hash, same results (same code)."""
-    job = dataclasses.asdict(cfg)
+    job = job_fields(cfg)
     for key in _NOT_HASHED:
         job.pop(key)
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def register_schema() -> None:
-    """`xlt_schema` in Hydra's ConfigStore: conf/config.yaml composes onto it."""
+    """`xlt_schema` in Hydra's ConfigStore: conf/config.yaml composes onto it; with it, the
+    built-in plugins' options (xlt.config.plugins), which conf/technique and conf/protocol extend."""
     from hydra.core.config_store import ConfigStore
 
+    from xlt.config.plugins import register_options
+
     ConfigStore.instance().store(name="xlt_schema", node=XltConfig)
+    register_options()

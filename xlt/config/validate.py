@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
 import json
 import math
-import pkgutil
 import typing
 from pathlib import Path
 from typing import List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from xlt.config.schema import TechniqueConfig, XltConfig
+from xlt.config import plugins
+from xlt.config.schema import TrainingDefaults, XltConfig
 from xlt.core.errors import ConfigError
 
 MODEL_SOURCES = ("hub", "local", "tiny")
@@ -24,7 +23,6 @@ POOLINGS = ("auto", "cls", "mean")
 SELECTIONS = ("dev", "en_dev", "last", "target_dev", "average_last")
 SAVES = ("none", "selected")
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
-TECHNIQUES_PACKAGE = "xlt.techniques"
 DECODERS = ("ForCausalLM", "LMHeadModel")  # architectures that generate left to right
 MAX_SEED = 2**32 - 1  # numpy's and Trainer's seeds
 
@@ -34,12 +32,28 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
 
     Raises `ConfigError` naming the field and the fix on the first problem.
     """
-    if isinstance(cfg, DictConfig):
+    composed = isinstance(cfg, DictConfig)
+    if composed:
         cfg = _typed(cfg)
-    for check in (_check_model, _check_technique, _check_lora, _check_languages, _check_data, _check_train,
-                  _check_selection, _check_outputs):
+    for group in plugins.GROUPS:  # each plugin's node as its module's Options
+        setattr(cfg, group, plugins.typed_options(group, getattr(cfg, group)))
+    _fill_training_defaults(cfg)
+    _positive("train.budget", cfg.train.budget)
+    if composed:  # once, as the job's config is made (a validated config is checked again as it is)
+        cfg.train.epochs = cfg.train.epochs * cfg.train.budget
+    for check in (_check_model, _check_languages, _check_data, _check_train, _check_selection, _check_outputs):
         check(cfg)
+    for group in plugins.GROUPS:
+        plugins.run_check(group, cfg)
     return cfg
+
+
+def _fill_training_defaults(cfg: XltConfig) -> None:
+    """Each `train` field left unset takes the technique's own value (technique.train)."""
+    own = cfg.technique.train
+    for f in dataclasses.fields(TrainingDefaults):
+        if getattr(cfg.train, f.name) is None:
+            setattr(cfg.train, f.name, getattr(own, f.name))
 
 
 def _typed(cfg: DictConfig) -> XltConfig:
@@ -109,52 +123,9 @@ def position_limit(config: dict) -> Optional[int]:
     return positions - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else positions
 
 
-def builtin_modules(package: str) -> List[str]:
-    """The modules a package of techniques or protocols ships (listed, not imported; `_name`
-    modules are its helpers)."""
-    spec = importlib.util.find_spec(package)
-    return sorted(m.name for m in pkgutil.iter_modules(spec.submodule_search_locations) if not m.name.startswith("_"))
-
-
-def plugin_module(group: str, name: str, module: Optional[str], package: str) -> str:
-    """The importable module of a technique or protocol: `<group>.module`, else PACKAGE.NAME;
-    a ConfigError naming the field where there is none."""
-    path = module or f"{package}.{name}"
-    try:
-        found = importlib.util.find_spec(path) is not None
-    except (ImportError, ValueError):  # a parent package that does not exist
-        found = False
-    if found:
-        return path
-    if module:
-        raise ConfigError(f"{group}.module", f"no module {path!r} can be imported; check the name and PYTHONPATH")
-    raise ConfigError(f"{group}.name", f"unknown value {name!r}; allowed: {', '.join(builtin_modules(package))} "
-                                       f"(or set {group}.module)")
-
-
-def technique_module(technique: TechniqueConfig) -> str:
-    """The module that implements a technique: `technique.module`, else xlt/techniques/NAME.py."""
-    return technique.module or f"{TECHNIQUES_PACKAGE}.{technique.name}"
-
-
-def _check_technique(cfg: XltConfig) -> None:
-    plugin_module("technique", cfg.technique.name, cfg.technique.module, TECHNIQUES_PACKAGE)
-
-
-def _check_lora(cfg: XltConfig) -> None:
-    lora = cfg.technique.lora
-    if lora is None:
-        return
-    _positive("technique.lora.rank", lora.rank)
-    _positive("technique.lora.alpha", lora.alpha)
-    if not 0 <= lora.dropout < 1:
-        raise ConfigError("technique.lora.dropout", f"is a probability in [0, 1), got {lora.dropout}")
-    targets = lora.target_modules
-    if targets == "auto":
-        return
-    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
-        raise ConfigError("technique.lora.target_modules", f"is auto or a list of module names, got {targets!r}; "
-                                                           "e.g. technique.lora.target_modules=[query,value]")
+def positive(field_name: str, value, allow_none: bool = False) -> None:
+    """A ConfigError naming the field unless `value` is a positive finite number: for plugins' checks."""
+    _positive(field_name, value, allow_none)
 
 
 def _check_languages(cfg: XltConfig) -> None:

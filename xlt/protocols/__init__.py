@@ -1,24 +1,26 @@
 """The protocols layer: what a cross-lingual protocol means for a job, one module each
 (zero_shot, translate_train, translate_train_all, few_shot; conf/protocol/NAME.yaml).
 
-A protocol says which rows a job trains on (`train_parts`), which languages it validates and tests
-(`eval_languages`), which validation set selects its weights (`dev_languages`, with the reason in
-`SELECTION`), and what jobs a sweep makes of it (`expand`). Everything that reads data asks here,
-so the files a job reads (`splits_read`) are the ones pinned, fetched, hashed and checked. Code
-asks the protocol's module, never its name. Pure config logic: no datasets, no torch.
+A protocol module follows `xlt.config.plugins.TransferProtocol` and owns its options (`Options`, a
+dataclass extending `ProtocolConfig`) and their checks (`check(cfg)`). It says which rows a job
+trains on (`train_parts`), which languages it validates and tests (`eval_languages`), which
+validation set selects its weights (`dev_languages`, with the reason in `SELECTION`), and what jobs
+a sweep makes of it (`expand`). Everything that reads data asks here, so the files a job reads
+(`splits_read`) are the ones pinned, fetched, hashed and checked. Code asks the protocol's module,
+never its name. Pure config logic: no datasets, no torch.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from types import ModuleType
 from typing import List, Tuple
 
 from omegaconf import DictConfig
 
+from xlt.config import plugins
 from xlt.config.files import data_dir_of
 from xlt.config.schema import XltConfig
-from xlt.config.validate import plugin_module, validate
+from xlt.config.validate import validate
 from xlt.core.errors import ConfigError
 from xlt.protocols import _base
 from xlt.protocols._base import Part, targets
@@ -30,7 +32,7 @@ __all__ = ["Part", "check", "dev_languages", "eval_languages", "expand", "jsonl_
 
 def protocol_of(cfg: XltConfig) -> ModuleType:
     """The module of a job's protocol: `protocol.module`, else xlt/protocols/NAME.py."""
-    return importlib.import_module(plugin_module("protocol", cfg.protocol.name, cfg.protocol.module, __name__))
+    return plugins.load("protocol", cfg.protocol)
 
 
 def _ask(cfg: XltConfig, what: str):
@@ -84,16 +86,10 @@ def jsonl_files(cfg: XltConfig) -> List[Path]:
 
 def check(cfg: XltConfig) -> XltConfig:
     """What a job's protocol needs of its config and its local files; raises ConfigError."""
-    protocol, p = protocol_of(cfg), cfg.protocol
-    if p.shots < 0:
-        raise ConfigError("protocol.shots", f"is a number of rows per target language, >= 0; got {p.shots}")
-    if protocol.NEEDS_TARGET and not targets(cfg):
-        raise ConfigError("languages.eval", f"protocol {p.name} needs a target language, but languages.eval lists "
-                                            f"only {cfg.data.train_language}; add one, e.g. "
+    if protocol_of(cfg).NEEDS_TARGET and not targets(cfg):
+        raise ConfigError("languages.eval", f"protocol {cfg.protocol.name} needs a target language, but "
+                                            f"languages.eval lists only {cfg.data.train_language}; add one, e.g. "
                                             f"languages.eval=[{cfg.data.train_language},de]")
-    if p.target is not None and p.target not in targets(cfg):
-        raise ConfigError("protocol.target", f"{p.target!r} is not a target language of languages.eval "
-                                             f"({', '.join(targets(cfg))})")
     _check_selection(cfg)
     _check_files(cfg)
     return cfg

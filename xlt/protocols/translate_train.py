@@ -4,15 +4,30 @@ translated) training split and tested on it. A sweep expands one job per target 
 """
 from __future__ import annotations
 
-from typing import List
+from dataclasses import dataclass
+from typing import List, Optional
 
-from xlt.config.schema import XltConfig
+from xlt.config.schema import ProtocolConfig, XltConfig
 from xlt.core.errors import ConfigError
 from xlt.protocols._base import Part, source_part, targets
 
 NEEDS_TARGET = True
 SELECTION = ("the target language's validation set: the job trains, selects and tests in that language "
              "alone, as zero-shot does in English")
+
+
+@dataclass
+class Options(ProtocolConfig):
+    # The one target language a job trains and tests on; a sweep (-m) sets it, one job per target
+    # language of languages.eval.
+    target: Optional[str] = None
+
+
+def check(cfg: XltConfig) -> None:
+    target = cfg.protocol.target
+    if target is not None and target not in targets(cfg):
+        raise ConfigError("protocol.target", f"{target!r} is not a target language of languages.eval "
+                                             f"({', '.join(targets(cfg))})")
 
 
 def _target(cfg: XltConfig) -> str:

@@ -5,7 +5,7 @@ validate every one before the first starts: both see the same jobs in the same o
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from xlt.config import XltConfig
@@ -45,7 +45,49 @@ def protocol_jobs(jobs: List[List[str]], typed: Callable[[List[str]], XltConfig]
     `protocol.target=LANG` added); `typed` composes a job's overrides into its config."""
     from xlt.protocols import expand
 
-    return [job + extra for job in jobs for extra in expand(typed(job))]
+    return [job + extra for job, cfg in fit_plugin_options(jobs, typed) for extra in expand(cfg)]
+
+
+def fit_plugin_options(jobs: List[List[str]],
+                       typed: Callable[[List[str]], XltConfig]) -> List[Tuple[List[str], XltConfig]]:
+    """(overrides, config) of each job. In a sweep over a plugin group (protocol=zero_shot,few_shot),
+    an option of one plugin (protocol.shots=8) goes to the jobs whose plugin has it and is left out
+    of the others; one that no job's plugin has is the error it would be in a single run."""
+    fitted, used, first_error = [], set(), {}
+    for job in jobs:
+        while True:
+            try:
+                fitted.append((job, typed(job)))
+                break
+            except Exception as e:  # noqa: BLE001 - re-raised unless a plugin option another job has
+                key = _plugin_key_missing(e)
+                left = [o for o in job if key is None or not _sets(o, key)]
+                if len(left) == len(job):
+                    raise
+                first_error.setdefault(key, e)
+                job = left
+        used.update(o for o in job if "=" in o)
+    unused = [key for key, e in first_error.items() if not any(_sets(o, key) for o in used)]
+    if unused:
+        raise first_error[unused[0]]
+    return fitted
+
+
+def _sets(override: str, key: str) -> bool:
+    name = override.lstrip("+~").split("=", 1)[0]
+    return name == key or name.startswith(key + ".")
+
+
+def _plugin_key_missing(e: BaseException) -> Optional[str]:
+    """The key of a plugin group's node that the chosen plugin lacks (protocol.shots with zero_shot)."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from xlt.config.plugins import GROUPS
+
+    while e is not None and not isinstance(e, (ConfigKeyError, ConfigAttributeError)):
+        e = e.__cause__
+    key = getattr(e, "full_key", None) or ""
+    return key if key.partition(".")[0] in GROUPS and "." in key else None
 
 
 def in_batches(jobs: List[List[str]], max_batch_size: Optional[int] = None) -> List[List[List[str]]]:

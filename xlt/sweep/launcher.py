@@ -38,11 +38,15 @@ log = logging.getLogger(__name__)
 
 
 def _portable(ret: JobReturn) -> JobReturn:
-    """The JobReturn as it can cross to the sweep's process: an exception that does not pickle
-    back (e.g. one whose constructor takes other arguments) travels as a RuntimeError."""
+    """The JobReturn as it can cross to the sweep's process, by the pipe's own cloudpickle: the job's
+    exception as it was, its class defined in the app's own script too (cloudpickle carries such a
+    class by value and gives the sweep's process back its own class object); one that does not
+    unpickle (e.g. one whose constructor takes other arguments) travels as a RuntimeError."""
+    import cloudpickle
+
     if ret.status == JobStatus.FAILED:
         try:
-            pickle.loads(pickle.dumps(ret._return_value))
+            pickle.loads(cloudpickle.dumps(ret._return_value))
         except Exception:  # noqa: BLE001 - any exception may fail to pickle, in its own way
             error = ret._return_value
             ret._return_value = RuntimeError(f"{type(error).__name__}: {error}")

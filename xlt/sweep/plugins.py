@@ -1,8 +1,10 @@
 """The configs of xlt's Hydra plugins, and their registration in Hydra's ConfigStore.
 
 `register_plugin_configs` runs when Hydra scans `hydra_plugins` (hydra_plugins/xlt_sweep), so
-`hydra/launcher=xlt`, `hydra/sweeper=xlt` and `hydra/sweeper=xlt_optuna` exist for any Hydra
-app, as Hydra's own plugins register theirs.
+`hydra/launcher=xlt` (which runs any Hydra app's jobs), `hydra/sweeper=xlt` and
+`hydra/sweeper=xlt_optuna` (which sweep xlt's jobs; another app's config is a one-line error) exist
+in any Hydra app, as Hydra's own plugins register theirs; with them, the built-in techniques' and
+protocols' options (xlt.config.plugins), which conf/technique and conf/protocol extend.
 """
 from __future__ import annotations
 
@@ -53,6 +55,9 @@ def gpus_per_job() -> int:
 def register_plugin_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
+    from xlt.config.plugins import register_options
+
+    register_options()  # conf/technique and conf/protocol extend them, in any process that composes
     store = ConfigStore.instance()
     store.store(group="hydra/launcher", name="xlt", node=LauncherConf, provider=PROVIDER)
     store.store(group="hydra/sweeper", name="xlt", node=SweeperConf, provider=PROVIDER)

@@ -63,6 +63,7 @@ class Sweeper(HydraSweeper):
         return Path(str(self.config.hydra.sweep.dir))
 
     def sweep(self, arguments: List[str]) -> List[Sequence[JobReturn]]:
+        self._check_app()
         jobs = grid.protocol_jobs(grid.grid_jobs(self._parse(arguments)), self._typed)
         batches = grid.in_batches(jobs, self.max_batch_size)
         numbered, first = [], 0
@@ -79,6 +80,18 @@ class Sweeper(HydraSweeper):
                 break
         self._finish(configs)
         return [batch for batch in returns if batch]
+
+    def _check_app(self) -> None:
+        """xlt's sweeper sweeps xlt's jobs (it validates, skips and reports them as xlt's): another
+        app's config is one line, naming the sweeper that sweeps any app."""
+        from hydra.errors import ConfigCompositionException  # Hydra prints these as one line
+
+        missing = [key for key in ("task", "technique", "protocol", "train") if key not in self.config]
+        if missing:
+            raise ConfigCompositionException(
+                f"hydra/sweeper=xlt sweeps xlt's jobs (python run.py -m ...), and this app's config has no "
+                f"{', '.join(missing)}; use hydra/sweeper=basic for another app (hydra/launcher=xlt runs any "
+                "app's jobs)")
 
     def _parse(self, arguments: List[str]) -> list:
         """The sweeper's params, then the command line (which wins), as Hydra overrides."""

@@ -1,36 +1,36 @@
 """The techniques layer: one module per technique, each with its config conf/technique/NAME.yaml.
 
-A technique module answers the questions a job asks it:
+A technique module follows `xlt.config.plugins.Technique`: it answers the questions a job asks it,
 
     prepare(model, newly_initialised, cfg) -> None
         set `requires_grad` on what trains, adding what it trains if need be (LoRA's adapters);
-        `newly_initialised`: the parameters the checkpoint lacked; `cfg`: the job's TechniqueConfig
+        `newly_initialised`: the parameters the checkpoint lacked; `cfg`: the job's technique options
     caches_features(cfg) -> bool
         whether the encoder never changes, so that its pooled features may be computed once
     save_weights(model, directory), load_weights(model, directory)    (optional)
         the trained weights in their smallest form that reloads, and back into a model that
         `prepare` made; by default the parameters that train (xlt.model.saving)
 
-Its training defaults (learning rate, epochs, train.save) live in its YAML file, which presets
-and the command line override. `load_technique` finds the module: xlt/techniques/NAME.py, or
-`technique.module` for a technique of your own (README: How xlt is built).
+and owns its options: `Options`, a dataclass extending `TechniqueConfig` with its own fields and
+its training budget (`train`: learning rate, epochs, batch size, what it saves), and `check(cfg)`
+(both optional). `load_technique` finds the module: xlt/techniques/NAME.py, or `technique.module`
+for a technique of your own (README: How xlt is built).
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from types import ModuleType
 from typing import List
 
-from xlt.config import ModelConfig, TechniqueConfig, technique_module
+from xlt.config import ModelConfig, TechniqueConfig, plugins
 from xlt.data.hub import ModelSource
 from xlt.model.loading import load_model, load_tokenizer
 from xlt.model.saving import load_trainable, save_trainable
 
 
 def load_technique(cfg: TechniqueConfig) -> ModuleType:
-    """The module of a validated technique config."""
-    return importlib.import_module(technique_module(cfg))
+    """The module of a technique config, checked against the interface."""
+    return plugins.load("technique", cfg)
 
 
 def prepared_classifier(model: ModelConfig, source: ModelSource, labels: List[str], technique: TechniqueConfig):

@@ -1,4 +1,5 @@
-"""Fine-tuning: the whole network trains (conf/technique/fine_tune.yaml)."""
+"""Fine-tuning: the whole network trains (conf/technique/fine_tune.yaml), with the training
+budget every technique starts from (`TrainingDefaults`: learning rate 5e-5, 3 epochs, batches of 32)."""
 from __future__ import annotations
 
 from pathlib import Path

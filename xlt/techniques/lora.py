@@ -1,6 +1,6 @@
 """LoRA (Hu et al., 2022) through Hugging Face peft: low-rank adapters on the encoder's attention
 projections train, the pretrained weights stay frozen, the head trains in full
-(conf/technique/lora.yaml; options under technique.lora).
+(conf/technique/lora.yaml; options under technique.lora: `LoraOptions`).
 
 The adapters are injected into the transformers model in place, so every other part of xlt
 (pooling, heads, selection, checkpoints) sees the same model class. Saved weights are peft's
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
-from xlt.config import TechniqueConfig
-from xlt.config.schema import LoraOptions
+from xlt.config import TechniqueConfig, TrainingDefaults, XltConfig
+from xlt.config.validate import positive
 from xlt.core.errors import ConfigError
 from xlt.model.freezing import freeze_encoder
 
@@ -24,6 +25,41 @@ ADAPTER_FILE = "adapter_model.safetensors"
 PEFT_PREFIX = "base_model.model."  # where a PeftModel holds the transformers model
 # peft's table of each model type's attention projections lacks DistilBERT's.
 MORE_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+
+
+@dataclass
+class LoraOptions:
+    """LoRA adapters: rank, scale alpha/rank, their dropout, where they go."""
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.1
+    # `auto`: the attention projections peft names for the architecture (BERT and XLM-R
+    # query/value, DistilBERT q_lin/v_lin); or a list of module names, e.g. [query,key,value].
+    target_modules: Any = "auto"
+
+
+@dataclass
+class Options(TechniqueConfig):
+    lora: LoraOptions = field(default_factory=LoraOptions)
+    # Adapters start at zero and are few: at the whole network's 5e-5 they barely move (chance after
+    # 63 steps at 5e-4, measured); 1e-3 with batches of 16 (twice the updates per epoch) learned in
+    # a pilot on 4,000 rows (BENCHMARKS.md: the techniques). Their weights are a few MB: kept.
+    train: TrainingDefaults = field(default_factory=lambda: TrainingDefaults(
+        learning_rate=1e-3, batch_size=16, save="selected"))
+
+
+def check(cfg: XltConfig) -> None:
+    lora = cfg.technique.lora
+    positive("technique.lora.rank", lora.rank)
+    positive("technique.lora.alpha", lora.alpha)
+    if not 0 <= lora.dropout < 1:
+        raise ConfigError("technique.lora.dropout", f"is a probability in [0, 1), got {lora.dropout}")
+    targets = lora.target_modules
+    if targets == "auto":
+        return
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
+        raise ConfigError("technique.lora.target_modules", f"is auto or a list of module names, got {targets!r}; "
+                                                           "e.g. technique.lora.target_modules=[query,value]")
 
 
 def target_modules(model, options: LoraOptions) -> List[str]:
@@ -48,7 +84,7 @@ def _linear(model) -> str:
     return ", ".join(sorted({name.rsplit(".", 1)[-1] for name, m in modules if isinstance(m, nn.Linear)}))
 
 
-def prepare(model, newly_initialised: List[str], cfg: TechniqueConfig) -> None:
+def prepare(model, newly_initialised: List[str], cfg: Options) -> None:
     from peft import LoraConfig, inject_adapter_in_model
 
     options = cfg.lora
@@ -67,7 +103,7 @@ def prepare(model, newly_initialised: List[str], cfg: TechniqueConfig) -> None:
              len(adapters) // 2, ", ".join(adapted))
 
 
-def caches_features(cfg: TechniqueConfig) -> bool:
+def caches_features(cfg: Options) -> bool:
     return False  # the adapters change the encoder's output at every step
 
 

@@ -41,11 +41,12 @@ def aim_name(key: str) -> Tuple[str, dict]:
 
 
 def typed(value: str):
-    """An MLflow param string back as the int, float, bool or None it was logged from."""
+    """An MLflow param string back as the int, float, bool or None it was logged from (xlt logs
+    Python's str() of typed values: `None`, `True`, `0.001`); any other string, `none` too, stays."""
     try:
         parsed = ast.literal_eval(value.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return {"true": True, "false": False, "none": None, "null": None}.get(value.strip().lower(), value)
+        return value
     return parsed if isinstance(parsed, (int, float, bool, type(None), list, dict)) else value
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from xlt.config import XltConfig
+from xlt.config import XltConfig, job_fields
 from xlt.core import tags
 from xlt.core.devices import device_name
 from xlt.core.secrets import scrub
@@ -85,7 +85,7 @@ def _log_params(cfg: XltConfig, loaded: Dict[str, Optional[str]]) -> None:
 
     mlflow.log_params({k: scrub(v) for k, v in {
         "model": cfg.model.name, "technique": cfg.technique.name,
-        "languages": ",".join(cfg.languages.eval), **flatten(dataclasses.asdict(cfg)),
+        "languages": ",".join(cfg.languages.eval), **flatten(job_fields(cfg)),
         **{f"{part}.commit": what for part, what in loaded.items() if what}}.items()})
 
 

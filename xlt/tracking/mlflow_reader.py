@@ -23,8 +23,9 @@ def latest_points(run) -> Dict[str, list]:
 
 
 def aim_tags(run) -> Dict[str, str]:
-    """The run's tags that Aim shows: MLflow's own (the parent run, the UI's notes) stay in MLflow."""
-    return {k: v for k, v in run.data.tags.items() if not k.startswith(("mlflow.", tags.HEARTBEAT))}
+    """The run's tags that Aim shows: every xlt tag but the beat itself (a clock reading that changes
+    every few seconds); MLflow's own (the parent run, the UI's notes) stay in MLflow."""
+    return {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != tags.HEARTBEAT}
 
 
 def run_meta(run) -> dict:
@@ -56,11 +57,12 @@ class MlflowReader:
         return found
 
     def runs(self, experiment) -> list:
-        """The experiment's job runs: a sweep's parent run holds its report, no curves for Aim."""
+        """The experiment's runs: its jobs' and its sweeps' parent runs (their counts, best accuracy,
+        report, results and charts; `xlt.kind: sweep` among their tags)."""
         runs, token = [], None
         while True:
             page = self.client.search_runs([experiment.experiment_id], max_results=1000, page_token=token)
-            runs.extend(run for run in page if run.data.tags.get(tags.KIND) != "sweep")
+            runs.extend(page)
             token = page.token
             if not token:
                 return runs

@@ -2,11 +2,9 @@
 into `<output_dir>/aim_callback`, with xlt's names: the language goes into the Aim context."""
 from __future__ import annotations
 
-import dataclasses
-
 from aim.hugging_face import AimCallback
 
-from xlt.config import XltConfig
+from xlt.config import XltConfig, job_fields
 from xlt.core.metrics import from_trainer_logs
 from xlt.tracking.aim_writer import aim_name, index_run
 
@@ -38,5 +36,5 @@ def aim_callback(cfg: XltConfig) -> XltAimCallback:
     # (log_system_params) needs pkg_resources, gone from recent setuptools.
     callback = XltAimCallback(repo=str(cfg.aim_callback_repo), experiment=cfg.tracking.experiment,
                               capture_terminal_logs=False, log_system_params=False)
-    callback.experiment["xlt"] = dataclasses.asdict(cfg)  # group by run.xlt.model.name, ...
+    callback.experiment["xlt"] = job_fields(cfg)  # group by run.xlt.model.name, ...
     return callback

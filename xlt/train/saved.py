@@ -18,7 +18,7 @@ from typing import Tuple
 
 from omegaconf import OmegaConf
 
-from xlt.config import SAMPLE_DIR, ModelConfig, TechniqueConfig, task_preset
+from xlt.config import SAMPLE_DIR, ModelConfig, plugins, task_preset
 from xlt.core.errors import ConfigError
 from xlt.data.hub import ModelSource
 from xlt.data.jsonl import read_jsonl
@@ -95,7 +95,7 @@ def load_saved(directory: str | Path) -> Tuple[object, object]:
 
     directory = Path(directory)
     meta = json.loads((directory / META_FILE).read_text())
-    technique = _typed(TechniqueConfig, meta["technique"])
+    technique = plugins.typed_options("technique", meta["technique"])
     set_seed(meta["seed"])  # the tiny model's random encoder is part of what was trained
     tokenizer, model, _ = prepared_classifier(_typed(ModelConfig, meta["model"]), ModelSource(**meta["source"]),
                                               meta["labels"], technique)
