@@ -19,7 +19,8 @@ def grid():
         run_id = f"r{i}"
         runs.append({"run_id": run_id, "status": "FINISHED", "model": model, "technique": technique,
                      "train.seed": seed, "train.batch_size": batch,
-                     "duration_s": 150.0 if technique == "fine_tune" else 100.0})
+                     "duration_s": 150.0 if technique == "fine_tune" else 100.0,
+                     "host": "h", "device": "cpu", "parallel_jobs": "1", "load": "0.8", "cpus": "2"})  # alone
         accuracy = {lang: level + offset for lang, offset in LANGS.items()}
         accuracy["target_mean"] = (accuracy["de"] + accuracy["ar"]) / 2
         tidy += [{"run_id": run_id, "split": "test", "lang": lang, "accuracy": value, "technique": technique}
@@ -42,7 +43,8 @@ def test_each_finding_states_the_grids_numbers():
         "last: ar)" in text
     assert ("Best model: xlmr, mean target-language test accuracy 0.540 over 8 runs; xlmr beats mbert by 5.0 "
             "points") in text
-    assert "fine_tune runs took 1.50x as long as feature_extraction runs (mean 150 s vs 100 s; 8 and 8 runs)" in text
+    assert "fine_tune runs took 1.50x as long as feature_extraction runs (mean 150 s vs 100 s; 8 and 8 runs, each " \
+        "alone on h, cpu)" in text
     # Batch size: +2.0 points for 16, within 2 x seed noise? No: 0.02 > 2 x 0.0071.
     (batch,) = [s for s in said if s.startswith("train.batch_size:")]
     assert "train.batch_size=16 beats train.batch_size=8 by 2.0 points" in batch and "within seed noise" not in batch
@@ -80,7 +82,7 @@ def test_a_techniques_own_defaults_are_not_a_sweep():
     assert "train.learning_rate" not in said and "technique.lora.rank: 4 -> 0.700 (1 runs), 8 -> 0.800" in said
 
 
-# -- significance: paired tests on the same test rows (issue 24) --------------------------------
+# -- significance: paired tests on the same test items (issues 24, 36) --------------------------------
 
 def _rows_grid(rng, n=400):
     """Per-example correctness of 3 configurations x 3 seeds on en/de/ar (n rows each): `strong`
@@ -105,7 +107,6 @@ def _rows_grid(rng, n=400):
 
 def test_a_difference_by_construction_is_significant_and_one_of_seeds_only_is_not():
     import numpy as np
-    from scipy.stats import bootstrap, ttest_ind
 
     runs, tidy, correct = _rows_grid(np.random.default_rng(0))
     said = findings(runs, tidy, "en", correct)
@@ -115,21 +116,18 @@ def test_a_difference_by_construction_is_significant_and_one_of_seeds_only_is_no
     assert "strong beats twin" in twin
     # base against twin (seeds only): the same comparison, made directly, is within noise.
     from xlt.report.findings import SweepScores
+    from xlt.report.significance import hierarchical_bootstrap
 
     scores = runs.assign(score=runs["run_id"].map(tidy[tidy["lang"] == "target_mean"].set_index("run_id")["accuracy"]))
     s = SweepScores(runs, tidy, scores, [], None, "en", correct)
     base, twin = scores[scores["technique"] == "base"], scores[scores["technique"] == "twin"]
     assert "are within noise of each other" in s.verdict(twin, base, "twin", "base")
-    # The numbers equal scipy's own computation: the paired bootstrap over the target rows, and Welch over seeds.
+    # The numbers are the hierarchical bootstrap's over the target items (an item's de and ar rows, one
+    # item) and the three seeds a side.
     strong_runs = scores[scores["technique"] == "strong"]
-    a = correct.loc[["de", "ar"], list(strong_runs["run_id"])].mean(axis=1).to_numpy()
-    b = correct.loc[["de", "ar"], list(base["run_id"])].mean(axis=1).to_numpy()
-    reference = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
-                          n_resamples=1000, confidence_level=0.95, method="percentile", random_state=0)
-    welch = ttest_ind(strong_runs["score"], base["score"], equal_var=False).confidence_interval(0.95)
-    low = min(reference.confidence_interval.low, welch.low)
-    high = max(reference.confidence_interval.high, welch.high)
-    assert f"95% interval {100 * low:+.1f} to {100 * high:+.1f} points, 800 paired target-language test rows, " \
-           "3 and 3 runs" in strong
+    a = correct.loc[["de", "ar"], list(strong_runs["run_id"])].groupby(level="row").mean().to_numpy()
+    b = correct.loc[["de", "ar"], list(base["run_id"])].groupby(level="row").mean().to_numpy()
+    low, high = np.percentile(hierarchical_bootstrap(a, b), [2.5, 97.5])
+    assert f"95% interval {100 * low:+.1f} to {100 * high:+.1f} points over 400 test items, 3 and 3 seeds" in strong
     assert f"by {100 * (a.mean() - b.mean()):.1f} points" in strong
     assert "per language, points, * significant: ar +" in strong and "*, de +" in strong

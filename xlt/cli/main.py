@@ -54,6 +54,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if extra:
         args.overrides += extra
     try:
+        if getattr(args, "mlflow_tracking_uri", None):
+            args.mlflow_tracking_uri = store_uri(args.mlflow_tracking_uri)
         if args.command == "reproduce":
             from xlt.cli.reproduce import reproduce
 
@@ -84,6 +86,24 @@ def _report(args) -> int:
         raise ConfigError("--sweep-id" if args.sweep_id else "--experiment", str(e)) from None
     print(f"xlt report: {out / 'report.html'} (also report.md, results.csv)")
     return 0
+
+
+def store_uri(given: str) -> str:
+    """An MLflow URI as given, or a bare path made one: a database file (sqlite:///ABS), a directory
+    holding mlflow.db, or an MLflow file store (a directory with experiments: file://ABS)."""
+    from pathlib import Path
+
+    if "://" in given:
+        return given
+    path = Path(given).expanduser().resolve()
+    if path.is_dir() and (path / "mlflow.db").is_file():
+        path = path / "mlflow.db"
+    if path.is_file() or path.suffix == ".db":
+        return f"sqlite:///{path}"
+    if path.is_dir() and (path / "0").is_dir():  # an MLflow file store: experiment 0 is its default
+        return f"file://{path}"
+    raise ConfigError("--mlflow-tracking-uri", f"{given!r} is no MLflow store: give sqlite:///PATH/mlflow.db, "
+                                               "a server's http://HOST:PORT, or the path of an mlflow.db file")
 
 
 def _check_store(uri: str, writing: bool = True) -> None:

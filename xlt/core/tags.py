@@ -16,5 +16,10 @@ GIT_COMMIT = "xlt.git_commit"
 GIT_DIRTY = "xlt.git_dirty"
 REPRODUCED_FROM = "xlt.reproduced_from"  # set by `xlt reproduce`
 DEVICE = "xlt.device"
+# What else ran while the job did, for the report's timing findings (xlt.report.findings):
+HOST = "xlt.host"
+CPUS = "xlt.cpus"
+PARALLEL_JOBS = "xlt.parallel_jobs"  # jobs the launcher ran at a time
+LOAD = "xlt.load"  # the machine's 1-minute load average, the higher of the job's start and end of training
 CUDA_VISIBLE_DEVICES = "xlt.cuda_visible_devices"
 PARENT = "mlflow.parentRunId"  # MLflow's own: the UI nests a sweep's runs under its parent

@@ -1,9 +1,10 @@
-"""The report's charts (PNG, matplotlib), drawn as the seed post reads them in Aim:
-colour = model, line style = technique, one panel per language."""
+"""The report's charts (PNG, matplotlib): a colour per configuration (technique and swept values),
+a line style per model, one panel per language; chance drawn on every accuracy axis, an error bar
+(the 95% interval) on every point, and y-axes never narrower than the intervals they show."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -22,28 +23,50 @@ def _pyplot():
     return plt
 
 
-def _legend_keys(runs: pd.DataFrame):
-    """A colour per technique (what a reader compares first), a line style per model."""
-    colours = {t: f"C{i % 10}" for i, t in enumerate(sorted(runs["technique"].unique()))}
+def _legend_keys(runs: pd.DataFrame, fields: List[str] = ()):
+    """A colour per configuration (technique and the swept fields' values: what a reader compares),
+    a line style per model."""
+    keys = sorted({_key(run, fields) for _, run in runs.iterrows()})
+    colours = {k: f"C{i % 10}" for i, k in enumerate(keys)}
     styles = {m: STYLES[i % len(STYLES)] for i, m in enumerate(sorted(runs["model"].unique()))}
     return colours, styles
 
 
-def curves_by_language(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: str, path: Path) -> Path:
+def _key(run, fields: List[str]) -> tuple:
+    return (run.technique, *[str(run[f]) for f in fields])
+
+
+def _label(run, fields: List[str]) -> str:
+    return " ".join([run.model, run.technique, *[f"{f.rsplit('.', 1)[-1]}={run[f]}" for f in fields]])
+
+
+def chance_line(ax, chance: Optional[float]) -> None:
+    if chance:
+        ax.axhline(chance, color="0.4", linestyle=(0, (1, 2)), linewidth=1, label=f"chance {chance:.3f}")
+
+
+def curves_by_language(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: str, path: Path,
+                       fields: List[str] = (), chance: Optional[float] = None) -> Path:
     """Validation accuracy per language (and the target mean, its own panel) against `x`: step or seconds."""
+    return _save(draw_curves(runs, curves, langs, x, list(fields), chance), path)
+
+
+def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: str, fields: List[str],
+                chance: Optional[float]):
     plt = _pyplot()
     panels = langs + [TARGET_MEAN]
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
-    colours, styles = _legend_keys(runs)
+    colours, styles = _legend_keys(runs, fields)
     for ax, lang in zip(axes.flat, panels):
         name = metric_name("validation", "accuracy", lang)
-        for run in runs.itertuples():
+        for _, run in runs.iterrows():
             points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == name)]
             if not points.empty:
-                ax.plot(points[x], points["value"], color=colours[run.technique], linestyle=styles[run.model],
-                        label=f"{run.model} {run.technique}")
+                ax.plot(points[x], points["value"], color=colours[_key(run, fields)], linestyle=styles[run.model],
+                        label=_label(run, fields))
+        chance_line(ax, chance)
         ax.set_title("mean over target languages" if lang == TARGET_MEAN else lang)
         ax.set_xlabel("step" if x == "step" else "seconds since the run started")
         ax.grid(alpha=0.3)
@@ -51,18 +74,19 @@ def curves_by_language(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str
         ax.axis("off")
     axes[0][0].set_ylabel("validation accuracy")
     _legend(fig, axes)
-    return _save(fig, path)
+    return fig
 
 
-def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> Path:
+def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path, fields: List[str] = ()) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    colours, styles = _legend_keys(runs)
-    for run in runs.itertuples():
+    fields = list(fields)
+    colours, styles = _legend_keys(runs, fields)
+    for _, run in runs.iterrows():
         points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == "train/loss")]
         if not points.empty:
-            ax.plot(points["step"], points["value"], color=colours[run.technique], linestyle=styles[run.model],
-                    label=f"{run.model} {run.technique}")
+            ax.plot(points["step"], points["value"], color=colours[_key(run, fields)], linestyle=styles[run.model],
+                    label=_label(run, fields))
     ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
     return _save(fig, path)
@@ -94,19 +118,40 @@ def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
     return _save(fig, path)
 
 
-def by_hyperparameter(scores: pd.DataFrame, field: str, path: Path) -> Path:
+def by_hyperparameter(points: pd.DataFrame, field: str, path: Path, chance: Optional[float] = None) -> Path:
     """Mean target-language test accuracy against one swept field, per model and technique."""
+    return _save(draw_by_field(points, field, chance), path)
+
+
+def draw_by_field(points: pd.DataFrame, field: str, chance: Optional[float]):
+    """`points`: model, technique, `field`, mean, low, high (the 95% interval; NaN where unknown)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    colours, styles = _legend_keys(scores)
-    for (model, technique), group in scores.groupby(["model", "technique"]):
-        means = group.groupby(field)["score"].mean().sort_index()  # numbers on a numeric axis, in order
-        xs = means.index if pd.api.types.is_numeric_dtype(means.index) else [str(v) for v in means.index]
-        ax.plot(xs, means.to_numpy(), marker="o", color=colours[technique], linestyle=styles[model],
-                label=f"{model} {technique}")
+    colours, styles = _legend_keys(points)
+    for (model, technique), group in points.groupby(["model", "technique"]):
+        group = group.sort_values(field)  # numbers on a numeric axis, in order
+        xs = group[field] if pd.api.types.is_numeric_dtype(group[field]) else group[field].astype(str)
+        errors = [(group["mean"] - group["low"]).fillna(0).clip(lower=0),
+                  (group["high"] - group["mean"]).fillna(0).clip(lower=0)]
+        ax.errorbar(xs, group["mean"], yerr=errors, marker="o", capsize=3, color=colours[(technique,)],
+                    linestyle=styles[model], label=f"{model} {technique}")
+    chance_line(ax, chance)
+    _honest_ylim(ax, points, chance)
     ax.set_xlabel(field), ax.set_ylabel("mean target-language test accuracy"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
-    return _save(fig, path)
+    return fig
+
+
+MARGIN = 0.02
+
+
+def _honest_ylim(ax, points: pd.DataFrame, chance: Optional[float]) -> None:
+    """A y-range holding every interval and chance, with a margin: never zoomed into the noise."""
+    low = points[["low", "mean"]].min().min()
+    high = points[["high", "mean"]].max().max()
+    if chance:
+        low = min(low, chance)
+    ax.set_ylim(max(0.0, low - MARGIN), min(1.0, high + MARGIN))
 
 
 def _legend(fig, axes) -> None:

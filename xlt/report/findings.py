@@ -1,10 +1,12 @@
 """What a sweep found, as sentences computed from its numbers (never written by hand).
 
-Every finding names the runs behind it. A comparison says "beats" only when the difference is
-significant (xlt.report.significance: a paired test on the same test rows, and over seeds where
-there are several), else "within noise", with the interval and the per-language differences.
-Runs without per-example predictions fall back to the seed-noise caution: the standard deviation
-of the transfer score between runs that differ only by `train.seed`.
+Every finding names the runs behind it, and claims no more than they hold (xlt.report.significance):
+"beats" only where the interval over test items and seeds excludes 0 with two or more seeds a side;
+a lead over test items with one seed a side is no verdict; "within noise" says the smallest
+difference the comparison could have detected. Runs whose alarms say they learned nothing rank
+nothing (the findings say so), and durations are compared only between jobs that ran alone on
+the same host and device. Runs without per-example predictions fall back to the seed-noise
+caution: the standard deviation of the transfer score between runs that differ only by `train.seed`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pandas as pd
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report.results import COVERS, varied_fields
 from xlt.report.significance import Difference, compare
+
+SEED = "train.seed"
 
 PROTOCOL = "protocol.name"
 
@@ -44,10 +48,11 @@ def _caution(diff: float, noise: Optional[float], counts: List[int]) -> str:
     return ""
 
 
-def _per_seed(runs: pd.DataFrame) -> pd.Series:
-    """Each seed's score: the mean over the runs that together cover the languages (translate-train:
-    a run per target language), the run's own otherwise."""
-    return runs.groupby("train.seed")["score"].mean() if "train.seed" in runs else runs["score"]
+def sides(runs: pd.DataFrame) -> List[List[str]]:
+    """A configuration's runs grouped by seed (translate-train: a run per target language each)."""
+    if SEED not in runs:
+        return [[run_id] for run_id in runs["run_id"]]
+    return [list(group["run_id"]) for _, group in runs.groupby(SEED, dropna=False)]
 
 
 @dataclass
@@ -72,45 +77,65 @@ class SweepScores:
     def versus(self, a: pd.DataFrame, b: pd.DataFrame) -> Optional[Dict[str, Difference]]:
         """The paired comparison of two sets of runs (rows of `scores`), or None without predictions."""
         targets = [lang for lang in self.langs if lang != self.train_language]
-        return compare(self.correct, list(a["run_id"]), list(b["run_id"]), self.langs, targets,
-                       (_per_seed(a), _per_seed(b)))
+        return compare(self.correct, sides(a), sides(b), self.langs, targets)
 
     def verdict(self, a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> str:
-        """`On X, A beats B by N points ... (interval, significant; per language ...)` or `within noise`."""
+        """`A beats B by N points ...`, `A leads B ... on these test items ...: no verdict` (one seed
+        a side) or `A and B are within noise of each other ...; underpowered below N points`."""
         mean_a, mean_b, diff = a["score"].mean(), b["score"].mean(), a["score"].mean() - b["score"].mean()
-        runs = f"{len(a)} and {len(b)} runs"
         d = self.versus(a, b)
         if d is None:
             return (f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy "
-                    f"({mean_a:.3f} vs {mean_b:.3f}; {runs}){_caution(diff, self.noise, [len(a), len(b)])}")
+                    f"({mean_a:.3f} vs {mean_b:.3f}; {len(a)} and {len(b)} runs)"
+                    f"{_caution(diff, self.noise, [len(a), len(b)])}")
         pooled = d[TARGET_MEAN]
         per_lang = ", ".join(f"{lang} {100 * d[lang].diff:+.1f}{'*' if d[lang].significant else ''}"
                              for lang in self.langs if lang in d)
-        why = f"95% interval {pooled.interval()}, {pooled.rows:,} paired target-language test rows, {runs}"
+        why = f"95% interval {pooled.interval()} over {pooled.sizes()}"
+        what = "of mean target-language test accuracy"
         if pooled.significant:
             most = max((lang for lang in d if lang not in (TARGET_MEAN, self.train_language)),
                        key=lambda lang: d[lang].diff, default=None)
-            head = f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy"
-            head += f", most in {most}" if most and d[most].diff > 0 else ""
+            head = f"{name_a} beats {name_b} by {_pts(diff)} {what}" + (f", most in {most}" if most and
+                                                                         d[most].diff > 0 else "")
+        elif pooled.items_only:
+            head = (f"{name_a} leads {name_b} by {_pts(diff)} {what} on these test items, but with one seed a side "
+                    f"the seeds' variance is not in the interval: no verdict on the configurations "
+                    f"(rerun with {SEED}=1,2,3)")
         else:
             head = f"{name_a} and {name_b} are within noise of each other on mean target-language test accuracy"
+            why += (f"; underpowered below {_pts(pooled.detectable)}: the smallest difference these items and "
+                    "seeds detect with 80% power")
         return f"{head} ({mean_a:.3f} vs {mean_b:.3f}; {why}; per language, points, * significant: {per_lang})"
+
+
+def healthy(runs: pd.DataFrame) -> pd.DataFrame:
+    """The finished runs whose numbers do not look broken (no alarm: xlt.train.alarms)."""
+    done = runs[runs["status"] == "FINISHED"]
+    return done[done["alarms"].fillna("") == ""] if "alarms" in done else done
 
 
 def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
              correct: Optional[pd.DataFrame] = None) -> List[str]:
     """Sentences about the finished runs of a sweep (`runs`: one row per run; `tidy`: results;
     `correct`: their per-example correctness, for the significance tests)."""
-    done = runs[runs["status"] == "FINISHED"]
+    finished, done = runs[runs["status"] == "FINISHED"], healthy(runs)
+    if finished.empty:
+        return ["No run finished: nothing to compare."]
+    broken = len(finished) - len(done)
+    if done.empty:
+        return [f"No finding: every finished run ({broken}) carries an alarm (Alarms below: it learned nothing, "
+                "or its numbers are broken), and such runs rank nothing."]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
-    if done.empty or test["accuracy"].isna().all():
+    if test["accuracy"].isna().all():
         return ["No run finished: nothing to compare."]
     score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
     scores = done.assign(score=done["run_id"].map(score)).dropna(subset=["score"])
     hyper = varied_fields(runs)
     config = ["model", "technique", *hyper, *([COVERS] if COVERS in scores else [])]
     s = SweepScores(done, test, scores, hyper, seed_noise(scores, config), train_language, correct)
-    out: List[str] = []
+    out: List[str] = [f"{broken} of {len(finished)} finished runs are left out of these findings: their alarms "
+                      "say their numbers are broken (Alarms below)."] if broken else []
     for finding in (_techniques, _protocols, _languages, _best_model, _variation, _time, _hyperparameters):
         out += finding(s)
     if s.noise is not None:
@@ -164,15 +189,19 @@ def _per_model(s: SweepScores, field: str) -> List[str]:
 
 
 def _languages(s: SweepScores) -> List[str]:
-    """Languages, best first."""
+    """Languages, best first; none ranked where their spread is within the noise of one cell."""
     langs = s.test[s.test["lang"] != TARGET_MEAN].groupby("lang")["accuracy"].mean().sort_values(ascending=False)
     if len(langs) < 2:
         return []
     runs = f"over {len(s.scores)} runs"
+    ranking = ", ".join(f"{lang} {acc:.3f}" for lang, acc in langs.items())
+    noise = _language_noise(s, langs)
+    if noise is not None and langs.iloc[0] - langs.iloc[-1] < noise:
+        return [f"Languages by mean test accuracy {runs}: {ranking}; all within noise of each other (two languages "
+                f"differ significantly only by {_pts(noise)} or more at these test sizes): no ranking."]
     top = [lang for lang, acc in langs.items() if f"{acc:.3f}" == f"{langs.iloc[0]:.3f}"]  # equal as stated
     if len(top) == len(langs):
         return [f"Languages by mean test accuracy {runs}: all {len(langs)} tie at {langs.iloc[0]:.3f}."]
-    ranking = ", ".join(f"{lang} {acc:.3f}" for lang, acc in langs.items())
     if len(top) > 1:
         where = f"{', '.join(top)} tie for first"
     elif top[0] == s.train_language:
@@ -180,6 +209,21 @@ def _languages(s: SweepScores) -> List[str]:
     else:
         where = f"{top[0]} first, ahead of {s.train_language}, the training language"
     return [f"Languages by mean test accuracy {runs}: {ranking} ({where}; last: {langs.index[-1]})."]
+
+
+def _language_noise(s: SweepScores, langs: pd.Series) -> Optional[float]:
+    """The half-width of the 95% interval of a difference between two languages' accuracies, from
+    the test rows a language has (binomial, per run, averaged over the runs); None without rows."""
+    if s.correct is None:
+        return None
+    rows = s.correct[[c for c in s.correct.columns if c in set(s.scores["run_id"])]]
+    per_lang = rows.notna().groupby(level=0).sum().mean(axis=1)  # rows per language and run
+    n = per_lang.reindex(langs.index).dropna()
+    if n.empty or (n <= 0).any():
+        return None
+    p = langs.reindex(n.index).clip(0.01, 0.99)
+    sd = ((p * (1 - p) / n) / len(s.scores)).pow(0.5).max()
+    return float(1.96 * 2 ** 0.5 * sd)
 
 
 def _best_model(s: SweepScores) -> List[str]:
@@ -208,16 +252,37 @@ def _variation(s: SweepScores) -> List[str]:
     return out
 
 
+CONDITIONS = ("host", "device", "parallel_jobs", "load", "cpus")  # recorded with each run (xlt.train.job)
+
+
 def _time(s: SweepScores) -> List[str]:
-    """The slowest technique against the fastest."""
+    """The slowest technique against the fastest, where the jobs ran alone on like hardware."""
     if len(s.techniques) < 2:
         return []
+    reason = _shared_machine(s.done)
+    if reason:
+        return [f"No timing finding: {reason}, so their durations compare the machine's load, not the techniques."]
     seconds = s.done.groupby("technique")["duration_s"]
     mean_s = seconds.mean().sort_values(ascending=False)
     slow, fast = mean_s.index[0], mean_s.index[-1]
     return [f"{slow} runs took {mean_s[slow] / mean_s[fast]:.2f}x as long as {fast} runs "
             f"(mean {mean_s[slow]:.0f} s vs {mean_s[fast]:.0f} s; {seconds.size()[slow]} and "
-            f"{seconds.size()[fast]} runs)."]
+            f"{seconds.size()[fast]} runs, each alone on {s.done['host'].iloc[0]}, {s.done['device'].iloc[0]})."]
+
+
+def _shared_machine(done: pd.DataFrame) -> Optional[str]:
+    """Why the runs' durations do not compare (None where each ran alone on like hardware)."""
+    if any(c not in done or done[c].isna().any() for c in CONDITIONS):
+        return "the runs' conditions (host, device, jobs beside them, load) were not all recorded"
+    if done["host"].nunique() > 1 or done["device"].nunique() > 1:
+        return "the runs ran on different hosts or devices"
+    if (done["parallel_jobs"].astype(float) > 1).any():
+        return "jobs ran side by side"
+    busy = done[done["load"].astype(float) > done["cpus"].astype(float)]
+    if not busy.empty:
+        return (f"{len(busy)} runs shared the machine with other work (load {busy['load'].astype(float).max():.1f} "
+                f"on {int(busy['cpus'].iloc[0])} cores)")
+    return None
 
 
 def _hyperparameters(s: SweepScores) -> List[str]:

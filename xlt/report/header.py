@@ -41,9 +41,15 @@ def _budget(runs: List, train_language: str) -> str:
     trained = sorted({k.split("/")[1] for r in runs for k in r.data.metrics
                       if k.startswith("train/") and k.endswith("/rows") and k.count("/") == 2})
     return (f"Trained on {', '.join(trained) or train_language}: {_metrics(runs, lambda k: k == 'train/rows')} rows, "
-            f"{_params(runs, 'train.epochs')} epochs; tested the weights of step "
+            f"{_params(runs, 'train.epochs')} epochs{_budget_factor(runs)}; tested the weights of step "
             f"{_metrics(runs, lambda k: k == SELECTED_STEP)} (train.select={_params(runs, 'train.select')}); "
             f"per language {rows('validation')} validation and {rows('test')} test rows.")
+
+
+def _budget_factor(runs: List) -> str:
+    """` (train.budget=0.1: each technique's own epochs scaled)` where a run scaled them."""
+    factors = _params(runs, "train.budget")
+    return "" if factors in ("1.0", "?") else f" (train.budget={factors}: each technique's own epochs, scaled)"
 
 
 def _ids(runs: List, tracking_uri: str) -> str:

@@ -14,13 +14,21 @@ from xlt.core import tags
 from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report import charts
-from xlt.report.findings import PROTOCOL, findings
+from xlt.report.findings import PROTOCOL, findings, sides
 from xlt.report.header import what_ran
 from xlt.report.references import HEAD, beside_references
 from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
 from xlt.report.significance import METHOD, cell_interval, compare, correctness
 
 log = logging.getLogger(__name__)
+METHOD_NOTE = (
+    "Each comparison resamples test items (an example with its translations counts once, as the "
+    "languages of one item are not independent) and, where each side has two or more seeds, the seeds too "
+    f"(a hierarchical bootstrap: {METHOD}). With one seed a side the seeds' variance is unknown, so a "
+    "difference real over the items is reported as a lead on these items, never as a verdict. A comparison "
+    "within noise states the smallest difference it would detect with 80% power. Runs whose alarms say they "
+    "learned nothing rank nothing; durations are compared only between jobs that ran alone on one host "
+    "and device.")
 
 
 def _cell(values: pd.Series, interval=None) -> str:
@@ -56,9 +64,12 @@ class Cells:
     """The table's numbers: each cell's interval, and which cell of a column is significantly best."""
 
     def __init__(self, rows: pd.DataFrame, columns: List[str], correct: Optional[pd.DataFrame], langs: List[str],
-                 train_language: str):
-        self.rows, self.columns, self.correct = rows, columns, correct
+                 train_language: str, runs: pd.DataFrame):
+        self.rows, self.columns, self.correct, self.runs = rows, columns, correct, runs.set_index("run_id")
         self.targets = [lang for lang in langs if lang != train_language]
+
+    def _sides(self, i) -> List[List[str]]:
+        return sides(self.runs.loc[self.rows.at[i, "run_ids"]].reset_index())
 
     def _langs_of(self, column: str) -> List[str]:
         return self.targets if column == TARGET_MEAN else [column]
@@ -83,8 +94,7 @@ class Cells:
                 continue
             order = means.sort_values(ascending=False).index
             first, second = order[0], order[1]
-            test = compare(self.correct, self.rows.at[first, "run_ids"], self.rows.at[second, "run_ids"], [],
-                           self._langs_of(c))
+            test = compare(self.correct, self._sides(first), self._sides(second), [], self._langs_of(c))
             if test is None or test[TARGET_MEAN].significant:
                 out[c] = first
         return out
@@ -125,11 +135,13 @@ class Report:
                                     if "data.train_language" in r.data.params), "en")
         self.rows, self.columns = accuracy_table(self.runs, self.tidy, self.langs, self.train_language)
         self.correct = _correctness(tracking_uri, [r for r in runs if r.info.status == "FINISHED"])
-        self.cells = Cells(self.rows, self.columns, self.correct, self.langs, self.train_language)
+        self.cells = Cells(self.rows, self.columns, self.correct, self.langs, self.train_language, self.runs)
         self.findings = findings(self.runs, self.tidy, self.train_language, self.correct)
         self.problems = self._problems(outcomes)
         self.header = what_ran(runs, tracking_uri, self.train_language, command)
         self.references, self.budgets = beside_references(runs)
+        labels = next((r.data.params["task.labels"] for r in runs if r.data.params.get("task.labels")), "")
+        self.chance = 1 / len(labels.split(",")) if labels else None  # a uniform guess over the labels
         self.alarms = [(r.info.run_name, r.info.run_id, alarm) for r in runs
                        for alarm in filter(None, r.data.tags.get(tags.ALARMS, "").split("; "))]
 
@@ -148,11 +160,12 @@ class Report:
         made = {}
         if done.empty:
             return made
+        fields = varied_fields(done)
         made["Validation accuracy by step"] = charts.curves_by_language(
-            done, curves, self.langs, "step", out / "validation_by_step.png")
+            done, curves, self.langs, "step", out / "validation_by_step.png", fields, self.chance)
         made["Validation accuracy by wall-clock time"] = charts.curves_by_language(
-            done, curves, self.langs, "seconds", out / "validation_by_time.png")
-        made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png")
+            done, curves, self.langs, "seconds", out / "validation_by_time.png", fields, self.chance)
+        made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png", fields)
         test = self.tidy[(self.tidy["split"] == "test") & self.tidy["run_id"].isin(done["run_id"])]
         # A row per model, and per protocol where the runs differ in it.
         row = test["model"] + (" " + test[PROTOCOL].astype(str) if PROTOCOL in test else "")
@@ -162,10 +175,26 @@ class Report:
         made["Test accuracy, model x language"] = charts.heatmaps(heat, out / "heatmap.png")
         score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
         scores = done.assign(score=done["run_id"].map(score))
-        for field in varied_fields(done):
+        for field in fields:
             if scores[field].nunique() > 1:
-                made[f"Accuracy by {field}"] = charts.by_hyperparameter(scores, field, out / f"by_{field}.png")
+                made[f"Accuracy by {field}"] = charts.by_hyperparameter(self._field_points(scores, field), field,
+                                                                        out / f"by_{field}.png", self.chance)
         return made
+
+    def _field_points(self, scores: pd.DataFrame, field: str) -> pd.DataFrame:
+        """model, technique, the field's value, and the mean target-language score with its 95% interval
+        (t over several runs, Wilson over one run's target-language test rows)."""
+        targets = [lang for lang in self.langs if lang != self.train_language]
+        rows = []
+        for (model, technique, value), group in scores.groupby(["model", "technique", field]):
+            one = None
+            if len(group) == 1 and self.correct is not None and group["run_id"].iloc[0] in self.correct:
+                part = self.correct[group["run_id"].iloc[0]]
+                one = part[part.index.get_level_values(0).isin(targets)].dropna().to_numpy()
+            low, high = cell_interval(list(group["score"]), one) or (float("nan"), float("nan"))
+            rows.append({"model": model, "technique": technique, field: value, "mean": group["score"].mean(),
+                         "low": low, "high": high})
+        return pd.DataFrame(rows)
 
     def write(self, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +221,7 @@ class Report:
         if self.problems:
             md += ["## Failed and skipped jobs", "", _markdown_table([["job", "what", "status", "error"]]
                                                                      + self.problems)]
+        md += ["", "## How the findings are tested", "", METHOD_NOTE]
         (out / "report.md").write_text("\n".join(md) + "\n")
         (out / "report.html").write_text(self._html(intro, images))
         return out
@@ -225,6 +255,7 @@ th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></hea
 <h1>{html.escape(self.title)}</h1><h2>What ran</h2><ul>{header}</ul><p>{html.escape(intro)}</p>
 {_html_table(table) if table else "<p>No finished run.</p>"}
 <h2>Findings</h2><ul>{items}</ul>{references}{alarms}{charts_part}{problems}
+<h2>How the findings are tested</h2><p>{html.escape(METHOD_NOTE)}</p>
 </body></html>
 """
 

@@ -19,10 +19,15 @@ from xlt.tracking.heartbeat import died, seen_status, silence
 
 SPLITS = ("test", "test_last", "validation")
 # Params that describe a run but are no experimental choice, or repeat `model`/`technique`/`task.name`.
+# Content hashes, commits, paths and ids are never swept fields, whatever their values.
 _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",
               "sweep.", "languages.", "task.labels", "task.text_fields", "task.languages", "task.hub_",
-              "data.hub_id", "protocol.module")
+              "data.hub_id", "data.dir", "data.commit", "protocol.module")
 COVERS = "protocol.target"  # the language a translate-train run covers: a column of the table, not a row
+
+
+_CONDITIONS = {"host": tags.HOST, "device": tags.DEVICE, "parallel_jobs": tags.PARALLEL_JOBS, "load": tags.LOAD,
+               "cpus": tags.CPUS}  # what else ran beside a run: its durations compare only alike
 
 
 class NoRuns(LookupError):
@@ -97,6 +102,8 @@ def run_table(runs: List) -> pd.DataFrame:
             "duration_s": (end - r.info.start_time) / 1000,
             "selected_step": m.get(SELECTED_STEP),
             "error": t.get(tags.ERROR) or (died(r) if silence(r) is not None else ""),
+            "alarms": t.get(tags.ALARMS, ""),
+            **{name: t.get(tag) for name, tag in _CONDITIONS.items()},
         })
     return pd.DataFrame(rows)
 

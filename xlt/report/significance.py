@@ -1,22 +1,29 @@
-"""Is a difference real? Paired tests on the same test rows, and an interval for every cell.
+"""Is a difference real? A bootstrap over test items and seeds, its power, and an interval for every cell.
 
-- Two configurations (two techniques on a model, two models, two values of a swept field): each
-  test row's correctness, averaged over a configuration's runs (its seeds), is paired by
-  (language, row), and the **paired bootstrap** over rows (scipy.stats.bootstrap, `paired=True`,
-  1,000 resamples, 95% percentile interval, seed 0) gives the interval of the accuracy
-  difference, per language and over the target languages' rows pooled. Where both sides have
-  several seeds, Welch's t interval of the difference of their mean scores must also exclude 0:
-  a difference is significant only if neither the test rows nor the seeds explain it.
+- **Items, not rows.** A test item is one example across its languages: XNLI's and PAWS-X's test
+  sets are translations of the same items, so the same item's rows in five languages are not five
+  independent rows. Each item's correctness is averaged over the languages compared, and the
+  bootstrap resamples items (a cluster bootstrap; Dror et al., 2018, on significance testing in
+  NLP). Resampling (language, row) pairs would narrow the interval by up to the square root of the
+  number of languages.
+- **Seeds.** With several runs (seeds) on each side, every resample also draws each side's seeds
+  with replacement (a two-stage, hierarchical bootstrap), so the interval holds both the test
+  items' variance and the seeds'. With one seed on a side, seed variance cannot be estimated and
+  is not in the interval: a difference that the items call real is reported as a lead on these
+  items, not a verdict on the configurations.
+- **Power.** The smallest difference a comparison detects with 80% power at the 5% level is
+  (z_0.975 + z_0.8) x its bootstrap standard error (Card et al., 2020, "With little power comes
+  great responsibility"): a comparison within noise says how large a difference it could have seen.
 - A cell (a configuration on a language): over several runs, the t interval of their mean
   accuracy; for one run, Wilson's interval over its test rows (scipy.stats.binomtest).
 
-The rows come from each run's per-example predictions (xlt.tracking.predictions); runs without
-them (older runs) get no test, and the findings fall back to the seed-noise caution.
+The items come from each run's per-example predictions (xlt.tracking.predictions), identified by
+their row in the test file; runs without them (older runs) get no test.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -24,32 +31,45 @@ import pandas as pd
 from xlt.core.metrics import TARGET_MEAN
 
 LEVEL = 0.95
+POWER = 0.80
 RESAMPLES = 1000
 SEED = 0
-METHOD = (f"paired bootstrap over test rows, {RESAMPLES:,} resamples, {LEVEL:.0%} interval, seed {SEED}; "
-          "with several seeds, also Welch's t interval over them")
+METHOD = (f"bootstrap over test items (an example across its languages) and, with several seeds a side, over seeds, "
+          f"{RESAMPLES:,} resamples, {LEVEL:.0%} interval, seed {SEED}; a verdict needs two or more seeds a side "
+          f"(Dror et al. 2018; power: Card et al. 2020)")
+
+Side = Sequence[Sequence[str]]  # a configuration's runs, grouped by seed (translate-train: a run per language)
 
 
 @dataclass(frozen=True)
 class Difference:
-    """A minus B in accuracy: the point estimate and its interval, over `rows` paired test rows."""
+    """A minus B in accuracy: the point estimate, its interval, and what the comparison could detect."""
     diff: float
     low: float
     high: float
-    rows: int
-    seeds: Optional[Tuple[float, float]] = None  # Welch's t interval over seeds, where both have several
+    items: int  # independent test items both sides tested
+    seeds: Tuple[int, int]  # seeds on each side
+    detectable: float  # the smallest difference detected with 80% power at these items and seeds
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
 
     @property
     def significant(self) -> bool:
-        rows_say = self.low > 0 or self.high < 0
-        seeds_say = self.seeds is None or self.seeds[0] > 0 or self.seeds[1] < 0
-        return rows_say and seeds_say
+        """A verdict on the configurations: the interval excludes 0 and holds the seeds' variance."""
+        return self.excludes_zero and min(self.seeds) >= 2
+
+    @property
+    def items_only(self) -> bool:
+        """Real on these test items, but one side has one seed: no verdict on the configurations."""
+        return self.excludes_zero and min(self.seeds) < 2
 
     def interval(self) -> str:
-        """`+0.6 to +2.9 points`: the interval the verdict rests on (the seeds' where wider)."""
-        low, high = (self.low, self.high) if self.seeds is None else (min(self.low, self.seeds[0]),
-                                                                       max(self.high, self.seeds[1]))
-        return f"{100 * low:+.1f} to {100 * high:+.1f} points"
+        return f"{100 * self.low:+.1f} to {100 * self.high:+.1f} points"
+
+    def sizes(self) -> str:
+        return f"{self.items:,} test items, {self.seeds[0]} and {self.seeds[1]} seeds"
 
 
 def correctness(predictions: Dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -63,63 +83,69 @@ def correctness(predictions: Dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _paired_rows(correct: pd.DataFrame, runs_a: List[str], runs_b: List[str],
-                 langs: List[str]) -> Tuple[np.ndarray, np.ndarray]:
-    """Each side's mean correctness per test row of `langs`, on the rows both sides tested (a
-    translate-train run tests its own language only)."""
+def item_matrix(correct: pd.DataFrame, side: Side, langs: List[str]) -> pd.DataFrame:
+    """items x seeds: each item's correctness averaged over `langs` (and over a seed's runs, which
+    may each cover one language), indexed by the item's row."""
     part = correct.loc[correct.index.get_level_values(0).isin(langs)]
-    a, b = part[runs_a].mean(axis=1), part[runs_b].mean(axis=1)
-    both = a.notna() & b.notna()
-    return a[both].to_numpy(), b[both].to_numpy()
+    seeds = {i: part[list(runs)].mean(axis=1) for i, runs in enumerate(side)}
+    return pd.DataFrame(seeds).groupby(level=1).mean()
+
+
+def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The bootstrap distribution of mean(a) - mean(b), `a` and `b` items x seeds on the same items:
+    items resampled in pairs, and each side's seeds resampled where it has several."""
+    rng = np.random.default_rng(SEED)
+    n = len(a)
+
+    def seed_means(side: np.ndarray) -> np.ndarray:  # items x resamples
+        k = side.shape[1]
+        if k == 1:
+            return np.repeat(side, RESAMPLES, axis=1)
+        weights = rng.multinomial(k, [1 / k] * k, size=RESAMPLES) / k  # resamples x seeds
+        return side @ weights.T
+
+    per_item = seed_means(a) - seed_means(b)
+    item_weights = rng.multinomial(n, [1 / n] * n, size=RESAMPLES) / n  # resamples x items
+    return np.einsum("ri,ir->r", item_weights, per_item)
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
-    """The paired bootstrap of mean(a) - mean(b) over paired rows."""
-    import warnings
+    """A minus B over paired items (`a`, `b`: items x seeds, or one value per item)."""
+    from scipy.stats import norm
 
-    from scipy.stats import bootstrap
-
-    with warnings.catch_warnings():  # sides right on the same rows: the interval is then 0 wide
-        warnings.simplefilter("ignore")
-        result = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
-                           vectorized=True, n_resamples=RESAMPLES, confidence_level=LEVEL, method="percentile",
-                           random_state=SEED, batch=100)
-    interval = result.confidence_interval
-    return Difference(float(a.mean() - b.mean()), float(interval.low), float(interval.high), len(a))
+    a, b = np.atleast_2d(a.T).T, np.atleast_2d(b.T).T
+    draws = hierarchical_bootstrap(a, b)
+    low, high = np.percentile(draws, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    detectable = float((norm.ppf((1 + LEVEL) / 2) + norm.ppf(POWER)) * draws.std(ddof=1))
+    return Difference(float(a.mean() - b.mean()), float(low), float(high), len(a), (a.shape[1], b.shape[1]),
+                      detectable)
 
 
-def seed_interval(a: Iterable[float], b: Iterable[float]) -> Optional[Tuple[float, float]]:
-    """Welch's t interval of mean(a) - mean(b) over runs, where both sides have at least two."""
-    a, b = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
-    if len(a) < 2 or len(b) < 2:
+def _on_shared_items(correct: pd.DataFrame, side_a: Side, side_b: Side,
+                     langs: List[str]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    a, b = item_matrix(correct, side_a, langs), item_matrix(correct, side_b, langs)
+    common = a.index.intersection(b.index)
+    a, b = a.loc[common], b.loc[common]
+    keep = (a.notna().all(axis=1) & b.notna().all(axis=1)).to_numpy()
+    return (a.to_numpy()[keep], b.to_numpy()[keep]) if keep.any() else None
+
+
+def compare(correct: Optional[pd.DataFrame], side_a: Side, side_b: Side, langs: List[str],
+            targets: List[str]) -> Optional[Dict[str, Difference]]:
+    """A against B per language both tested and over the target languages' items (key `target_mean`);
+    None where a run lacks predictions or the sides share no target item."""
+    runs = [run for side in (side_a, side_b) for seed in side for run in seed]
+    if correct is None or not set(runs) <= set(correct.columns):
         return None
-    import warnings
-
-    from scipy.stats import ttest_ind
-
-    with warnings.catch_warnings():  # seeds that agree to the last digit: the interval is then ~0 wide
-        warnings.simplefilter("ignore", RuntimeWarning)
-        interval = ttest_ind(a, b, equal_var=False).confidence_interval(LEVEL)
-    low, high = float(interval.low), float(interval.high)
-    return (low, high) if np.isfinite(low) and np.isfinite(high) else None
-
-
-def compare(correct: Optional[pd.DataFrame], runs_a: List[str], runs_b: List[str], langs: List[str],
-            targets: List[str], scores: Optional[Tuple[Iterable[float], Iterable[float]]] = None
-            ) -> Optional[Dict[str, Difference]]:
-    """A against B per language both tested and on the target languages pooled (key `target_mean`);
-    None where a run lacks predictions or the sides share no target row. `scores`: each side's
-    per-run target-mean scores, for the seed test."""
-    if correct is None or not set(runs_a + runs_b) <= set(correct.columns):
+    out = {}
+    for lang in langs:
+        shared = _on_shared_items(correct, side_a, side_b, [lang])
+        if shared is not None:
+            out[lang] = paired_difference(*shared)
+    pooled = _on_shared_items(correct, side_a, side_b, targets)
+    if pooled is None:
         return None
-    paired = {lang: _paired_rows(correct, runs_a, runs_b, [lang]) for lang in langs}
-    out = {lang: paired_difference(*rows) for lang, rows in paired.items() if len(rows[0])}
-    pooled_rows = _paired_rows(correct, runs_a, runs_b, targets)
-    if not len(pooled_rows[0]):
-        return None
-    pooled = paired_difference(*pooled_rows)
-    seeds = seed_interval(*scores) if scores is not None else None
-    out[TARGET_MEAN] = Difference(pooled.diff, pooled.low, pooled.high, pooled.rows, seeds)
+    out[TARGET_MEAN] = paired_difference(*pooled)
     return out
 
 

@@ -129,10 +129,12 @@ def _run(job: JobContext) -> dict:
     with mlflow_run(cfg, job.raw, job.info, job.loaded, job.hash, resume_run_id=job.resume and job.resume[0],
                     on_sweep_gone=job.stop.request) as run:
         set_seed(cfg.train.seed)
+        load = _log_conditions(job)
         model, tokenizer, pooling = build_model(job)
         data, reader = prepare_data(job, model, tokenizer, pooling)
         trainer = build_job_trainer(job, reader, tokenizer, data)
         train(job, trainer)
+        _log_conditions(job, load)
         selected, found = test(job, trainer, data)
         if cfg.train.save == "selected":
             save_selected(job, model, tokenizer, pooling, selected)
@@ -140,6 +142,19 @@ def _run(job: JobContext) -> dict:
         log.info("%s %s: mean target-language test accuracy %.4f (run %s)", cfg.model.name, cfg.technique.name,
                  score, run.info.run_id)
         return {"run_id": run.info.run_id, "target_accuracy": score, "alarms": found}
+
+
+def _log_conditions(job: JobContext, earlier_load: float = 0.0) -> float:
+    """What else ran beside the job (host, cores, jobs at a time, the machine's load): a duration
+    means something only beside others measured alone on like hardware. Returns the load logged."""
+    import socket
+
+    import mlflow
+
+    load = max(earlier_load, os.getloadavg()[0])
+    mlflow.set_tags({tags.HOST: socket.gethostname(), tags.CPUS: os.cpu_count() or 1,
+                     tags.PARALLEL_JOBS: job.parallel_jobs, tags.LOAD: f"{load:.2f}"})
+    return load
 
 
 def build_model(job: JobContext):
