@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from xlt.config import CONF_DIR
+from xlt.config.validate import check_writable
 from xlt.core.errors import ConfigError, first_line
 from xlt.sweep import grid
 
@@ -278,6 +279,7 @@ def _commands(overrides: List[str], multirun: bool, config_name: str) -> Tuple[L
     hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
     params = dict(hydra_cfg.sweeper.get("params") or {})
     _check_launcher(hydra_cfg.launcher)
+    check_writable("hydra.sweep.dir", Path(str(hydra_cfg.sweep.dir)).expanduser())
     here = not str(hydra_cfg.launcher.get("_target_", "")).endswith(_ELSEWHERE)
     if str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
         return _search_corners(hydra_cfg.sweeper, params, overrides), here
@@ -307,10 +309,14 @@ def _check_tokenizers(jobs) -> None:
             raise ConfigError("model.path", f"{path} has no tokenizer files ({', '.join(_TOKENIZER_FILES[:3])}, ...); "
                                             "save the tokenizer beside the model: tokenizer.save_pretrained(DIR)")
         try:
-            size = len(AutoTokenizer.from_pretrained(path))
+            tokenizer = AutoTokenizer.from_pretrained(path)
         except Exception as e:  # noqa: BLE001 - whatever transformers raises, the fix is the same
             raise ConfigError("model.path", f"the tokenizer in {path} does not load ({first_line(e)}); "
                                             "save it beside the model: tokenizer.save_pretrained(DIR)") from e
+        size = len(tokenizer)
+        if tokenizer.pad_token is None:  # xlt pads batches; decoders' tokenizers often have no pad token
+            raise ConfigError("model.path", f"the tokenizer in {path} has no padding token, which batches need (a "
+                                            "decoder's?); give an encoder checkpoint, or save its tokenizer with one")
         embeddings = json.loads((Path(path) / "config.json").read_text()).get("vocab_size")
         if embeddings and size > embeddings:
             raise ConfigError("model.path", f"the tokenizer in {path} has {size} tokens but the model embeds "

@@ -77,9 +77,15 @@ def _positive(field_name: str, value, allow_none: bool = False) -> None:
         raise ConfigError(field_name, f"must be a positive number, got {value}")
 
 
+MAX_NAME = 100  # model.name labels directories and runs: far below a file name's 255 bytes
+
+
 def _check_model(cfg: XltConfig) -> None:
     m = cfg.model
     _one_of("model.source", m.source, MODEL_SOURCES)
+    if len(m.name.encode()) > MAX_NAME or "/" in m.name:
+        raise ConfigError("model.name", f"is a label for run names and job directories: at most {MAX_NAME} bytes "
+                                        f"and no '/' (got {len(m.name.encode())} bytes); give a short one")
     if m.source == "tiny":
         if m.tiny is None:
             raise ConfigError("model.tiny", "model.source=tiny needs a shape; use model=tiny")
@@ -101,11 +107,14 @@ def _check_local_model(cfg: XltConfig) -> None:
     path = Path(cfg.model.path).expanduser()
     if cfg.model.name == "local":  # the preset's placeholder: runs are named after the checkpoint
         cfg.model.name = path.resolve().name
+    if path.is_file():
+        raise ConfigError("model.path", f"{str(path)!r} is a file; give the checkpoint's directory (the one holding "
+                                        "config.json)")
     if not path.is_dir():
         raise ConfigError("model.path", f"local model directory {str(path)!r} does not exist")
     if not (path / "config.json").is_file():
         raise ConfigError("model.path", f"{str(path)!r} has no config.json; save a Hugging Face checkpoint there")
-    config = json.loads((path / "config.json").read_text())
+    config = read_json("model.path", path / "config.json")
     if config.get("is_decoder") or any(a.endswith(DECODERS) for a in config.get("architectures") or []):
         raise ConfigError("model.path", f"{str(path)!r} is a decoder ({', '.join(config.get('architectures') or [])}); "
                                         "xlt trains encoders: give a BERT-, XLM-R- or DistilBERT-like checkpoint")
@@ -113,6 +122,18 @@ def _check_local_model(cfg: XltConfig) -> None:
     if limit and cfg.train.max_length > limit:
         raise ConfigError("train.max_length", f"{cfg.train.max_length} exceeds {limit}, the positions "
                                               f"{path.name} has; use train.max_length={limit} or less")
+
+
+def read_json(field_name: str, path: Path) -> dict:
+    """A JSON file of a checkpoint; a ConfigError naming the file, line and column where it is broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(field_name, f"{path} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+                                      "save the checkpoint again (save_pretrained)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(field_name, f"{path} is not UTF-8 text; save the checkpoint again "
+                                      "(save_pretrained)") from None
 
 
 def position_limit(config: dict) -> Optional[int]:
@@ -143,6 +164,9 @@ def _check_data(cfg: XltConfig) -> None:
     """Its fields; the files it reads are the protocol's to check (xlt.protocols.check)."""
     d = cfg.data
     _one_of("data.source", d.source, DATA_SOURCES)
+    if d.dir and d.source != "jsonl":
+        raise ConfigError("data.dir", f"is read only with data=jsonl (this job reads data={d.name}, "
+                                      f"source {d.source}); add data=jsonl, or leave data.dir out")
     _positive("data.max_samples", d.max_samples, allow_none=True)
     _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
     _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
@@ -179,7 +203,7 @@ def _check_outputs(cfg: XltConfig) -> None:
     output = Path(cfg.output_dir).expanduser()
     if output.exists() and not output.is_dir():
         raise ConfigError("output_dir", f"{str(output)!r} is a file; give a directory (created if missing)")
-    _check_writable("output_dir", next(p for p in [output, *output.absolute().parents] if p.exists()))
+    check_writable("output_dir", output)
     if cfg.tracking.uri:
         _check_tracking_uri(cfg.tracking.uri)
     if not cfg.tracking.experiment:
@@ -190,10 +214,12 @@ def _check_outputs(cfg: XltConfig) -> None:
                                                "or tracking.aim.sync=false")
 
 
-def _check_writable(field_name: str, directory: Path) -> None:
-    """By trying (permission bits say nothing for root, nor for read-only mounts); nothing is left."""
+def check_writable(field_name: str, path: Path) -> None:
+    """The directory `path` is, or would be made in, can be written: by trying (permission bits say
+    nothing for root, nor for read-only mounts); nothing is left."""
     import tempfile
 
+    directory = next(p for p in [path, *path.absolute().parents] if p.exists())
     try:
         tempfile.TemporaryFile(dir=directory).close()
     except OSError as e:

@@ -39,18 +39,46 @@ def _problem(row, task: TaskConfig) -> Optional[str]:
     return None
 
 
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are each written once (json.loads keeps the last of a repeated key)."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"repeats the key {', '.join(map(json.dumps, repeated))}; write each key once")
+    return dict(pairs)
+
+
+def _row(line: str):
+    """A line's JSON object, or ValueError saying what is wrong with it."""
+    try:
+        row = json.loads(line, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"is not valid JSON ({e.msg})") from None
+    try:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate escape ("\ud800"): no text, tokenizers and MLflow fail on it
+        raise ValueError(f"has a lone surrogate ({e.object[e.start:e.end].encode('unicode_escape').decode()}), "
+                         "which is no character: fix the escape") from None
+    return row
+
+
 def read_jsonl(path: Path, task: TaskConfig) -> Dict[str, list]:
     """Read a task's JSONL file into columns; raises ConfigError naming `path:line` and the fix."""
     rows: Dict[str, list] = {c: [] for c in columns(task)}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
             where = f"{path}:{number}"
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError("data.dir", f"{where} is not valid JSON ({e.msg})") from None
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ConfigError("data.dir", f"{where} is not UTF-8 (byte {raw[e.start]:#04x} at column "
+                                              f"{e.start + 1}); save the file as UTF-8") from None
+            if not line.strip():
+                continue
+            try:
+                row = _row(line)
+            except ValueError as e:
+                raise ConfigError("data.dir", f"{where} {e}") from None
             problem = _problem(row, task)
             if problem:
                 raise ConfigError("data.dir", f"{where} {problem}")

@@ -54,7 +54,15 @@ def dev_languages(cfg: XltConfig) -> List[str]:
 
 
 def expand(cfg: XltConfig) -> List[List[str]]:
-    return _ask(cfg, "expand")
+    """The overrides of each job a sweep makes of this one; a protocol that makes none is an error
+    (translate-train with no target language), not a sweep that runs nothing."""
+    jobs = _ask(cfg, "expand")
+    if not jobs:
+        source = cfg.data.train_language
+        raise ConfigError("languages.eval", f"protocol {cfg.protocol.name} makes no job of languages.eval="
+                                            f"[{','.join(cfg.languages.eval)}]: it needs a target language beside "
+                                            f"{source}, e.g. languages.eval=[{source},de]")
+    return jobs
 
 
 def selection_languages(cfg: XltConfig) -> List[str]:
