@@ -78,6 +78,33 @@ def _environment_notice(environment: Path) -> Optional[str]:
     return "xlt: note: not the snapshot's environment: " + "; ".join(changed) if changed else None
 
 
+def _inputs_notice(snapshot: Path, environment: Path) -> List[str]:
+    """A line for each local input (data files, a checkpoint) whose contents changed since the run:
+    the reproduction reads them as they are now."""
+    if not environment.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    from xlt.data.identity import inputs_identity
+    from xlt.protocols import validate_job
+
+    loaded = yaml.safe_load(environment.read_text()).get("loaded") or {}
+    try:
+        now = inputs_identity(validate_job(OmegaConf.load(snapshot / "config.yaml")))
+    except (ConfigError, OSError):  # the run itself will say what is wrong
+        return []
+    return [f"xlt: note: the {part} changed since the run ({part}.commit {str(loaded[part])[:19]}..., now "
+            f"{digest[:19]}...): the reproduction reads it as it is now" for part, digest in now.items()
+            if str(loaded.get(part, "")).startswith("sha256:") and loaded[part] != digest]
+
+
+def _into_store(target: str, tracking_uri: str, overrides: List[str]) -> List[str]:
+    """`tracking.uri=STORE`: a run's reproduction goes into the store the run came from, given with
+    --mlflow-tracking-uri (the snapshot's own would be relative to today's working directory)."""
+    given = any(o.lstrip("+~").startswith("tracking.uri=") for o in overrides)
+    return [] if given or not RUN_ID.fullmatch(target) else [f"tracking.uri={tracking_uri}"]
+
+
 def _pinned_revisions(environment: Path) -> List[str]:
     """`model.revision=COMMIT data.revision=COMMIT`: the hub commits the run loaded, not `main` today."""
     if not environment.is_file():
@@ -124,15 +151,15 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
     quiet_third_party()  # no download bars
     with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
         snapshot, source, environment = _snapshot(target, tracking_uri, Path(tmp))
-        notice = _environment_notice(environment)
-        if notice:
-            print(notice, file=sys.stderr)
+        for notice in [_environment_notice(environment), *_inputs_notice(snapshot, environment)]:
+            if notice:
+                print(notice, file=sys.stderr)
         run_dir = "${output_dir}/runs/${now:%Y-%m-%d_%H-%M-%S}_${xlt.unique:}_reproduce"
         command = [sys.executable, str(RUN_PY), "--config-path", str(snapshot.resolve()), "--config-name", "config",
                    f"hydra.run.dir={run_dir}", "hydra.job.chdir=false",
                    # xlt's log format: the snapshot holds the job's config, not xlt's Hydra settings
                    f"hydra.searchpath=[file://{CONF_DIR}]", "hydra/job_logging=xlt", "hydra/hydra_logging=xlt",
-                   *_pinned_revisions(environment), *overrides]
+                   *_pinned_revisions(environment), *_into_store(target, tracking_uri, overrides), *overrides]
         result = Path(tmp) / "result.json"
         env = {**os.environ, REPRODUCED_FROM_ENV: source, RESULT_FILE_ENV: str(result)}
         name = _reproduced_name(snapshot, overrides)

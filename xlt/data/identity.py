@@ -63,8 +63,11 @@ def _write_cache(path: Path, cache: Dict[str, str]) -> None:
 
 
 def model_files(path: Path) -> List[Path]:
-    """A local checkpoint's files that decide what it computes: config, weights, tokenizer."""
-    return sorted({p for pattern in MODEL_FILES for p in path.glob(pattern) if p.is_file()})
+    """A local checkpoint's files that decide what it computes: config, weights, tokenizer, in its
+    sub-folders too (sentence-transformers' 1_Pooling/config.json decides the pooling); hidden
+    folders (.git, .cache) left out."""
+    found = {p for pattern in MODEL_FILES for p in path.rglob(pattern) if p.is_file()}
+    return sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
 def local_inputs(cfg: XltConfig) -> Dict[str, List[Path]]:
