@@ -73,3 +73,16 @@ def aim_jobs(repo_dir: Path) -> list:
     from aim import Repo
 
     return [run for run in Repo(str(repo_dir)).iter_runs() if run["tags"].get("xlt.kind") != "sweep"]
+
+
+def assert_findings_heed_alarms(markdown: str, runs) -> str:
+    """A report's findings rank only runs without alarms: they say how many were left out, or that
+    there is no finding when every run has one. Returns the findings section."""
+    findings = markdown.split("## Findings")[1].split("\n## ")[0]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    alarmed = [r for r in finished if r.data.tags.get("xlt.alarms")]
+    if len(alarmed) == len(finished):
+        assert f"No finding: every finished run ({len(finished)}) carries an alarm" in findings, findings
+    elif alarmed:
+        assert f"{len(alarmed)} of {len(finished)} finished runs are left out of these findings" in findings, findings
+    return findings

@@ -147,7 +147,8 @@ def test_launcher_options_include_xlts_presets_and_the_plugins():
 
 def test_a_launcher_needs_what_it_runs_on(tmp_path, monkeypatch):
     assert check(["experiment=smoke", "hydra/sweeper=optuna"], multirun=True) == (
-        "hydra/sweeper=optuna: xlt drives Optuna itself: write hparams_search=optuna (README: Hyperparameter search)")
+        "hydra/sweeper=optuna: xlt drives Optuna itself: write hparams_search=optuna "
+        "(docs/how-to/hyperparameter-search.md)")
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
     assert check(["experiment=smoke", "hydra/launcher=slurm"], multirun=True) == (
         "hydra/launcher: SLURM's sbatch is not on this machine's PATH: submit from a login node of the cluster, "
@@ -164,7 +165,7 @@ RAY = importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None
 def test_the_ray_launcher_without_its_extra_names_the_extra():
     assert check(["experiment=smoke", "hydra/launcher=ray_local"], multirun=True) == (
         "hydra/launcher=ray: Hydra's Ray launcher is not installed: pip install -e \".[ray]\" "
-        "(README: Beyond one machine)")
+        "(docs/how-to/cluster.md)")
 
 
 @pytest.mark.ray

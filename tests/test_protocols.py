@@ -14,7 +14,7 @@ from xlt.protocols import check as check_protocol
 from xlt.protocols import splits_read
 from xlt.sweep.grid import protocol_jobs
 
-from conftest import E5, XNLI, mlflow_runs, needs_shared, run_xlt
+from conftest import E5, XNLI, assert_findings_heed_alarms, mlflow_runs, needs_shared, run_xlt
 from standins import dataset_mirror, jsonl_copy
 
 pytestmark = needs_shared  # the stand-ins are made of the shared XNLI rows
@@ -154,7 +154,7 @@ def test_every_protocol_runs_end_to_end_and_the_report_compares_them(mirrors, tm
                      "tracking.experiment=protocols", f"output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     _, runs = mlflow_runs(tmp_path, "protocols")
-    by = {(r.data.params["protocol.name"], r.data.params["protocol.target"]): r for r in runs}
+    by = {(r.data.params["protocol.name"], r.data.params.get("protocol.target", "None")): r for r in runs}
     assert set(by) == {("zero_shot", "None"), ("translate_train", "de"), ("translate_train", "fr"),
                        ("translate_train_all", "None"), ("few_shot", "None")}
     assert all(r.info.status == "FINISHED" for r in runs)
@@ -168,7 +168,9 @@ def test_every_protocol_runs_end_to_end_and_the_report_compares_them(mirrors, tm
     table = [line for line in report.splitlines() if line.startswith("| tiny |")]
     assert sorted(line.split(" | ")[2] for line in table) == sorted(["few_shot", "translate_train",
                                                                      "translate_train_all", "zero_shot"])
-    assert "On tiny, " in report and "protocols few_shot, translate_train, translate_train_all, zero_shot" in report
+    assert "protocols few_shot, translate_train, translate_train_all, zero_shot" in report
+    findings = assert_findings_heed_alarms(report, runs)
+    assert "On tiny, " in findings or "No finding" in findings
     logs = "".join(path.read_text() for path in tmp_path.glob("multirun/*/*/run.log"))
     for selection in ("de validation accuracy (the target language's", "en validation accuracy (the training",
                       "en+de+fr validation accuracy (the mean"):

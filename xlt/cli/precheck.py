@@ -62,14 +62,15 @@ def _options(group: str) -> List[str]:
     return sorted(stored | {p.stem for p in (CONF_DIR / group).glob("*.yaml")})
 
 
-_EXTRA = 'is not installed: pip install -e ".[{}]" (README: Beyond one machine)'
+_EXTRA = 'is not installed: pip install -e ".[{}]" (docs/how-to/cluster.md)'
 # Options that Hydra's plugins register, and where they come from.
 _PLUGIN_OPTIONS = {
     "hydra/launcher/ray": "Hydra's Ray launcher " + _EXTRA.format("ray"),
     "hydra/launcher/ray_aws": "Hydra's Ray launcher " + _EXTRA.format("ray"),
     "hydra/launcher/submitit_slurm": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
     "hydra/launcher/submitit_local": "Hydra's submitit launcher " + _EXTRA.format("slurm"),
-    "hydra/sweeper/optuna": "xlt drives Optuna itself: write hparams_search=optuna (README: Hyperparameter search)",
+    "hydra/sweeper/optuna": "xlt drives Optuna itself: write hparams_search=optuna "
+                            "(docs/how-to/hyperparameter-search.md)",
 }
 
 
@@ -263,7 +264,8 @@ def _check_tracking(jobs) -> None:
             raise ConfigError("tracking.experiment" if "deleted" in problem else "tracking.uri", problem)
 
 
-def _commands(overrides: List[str], multirun: bool, config_name: str) -> Tuple[List[List[str]], bool]:
+def _commands(overrides: List[str], multirun: bool, config_name: str,
+              machine: bool = True) -> Tuple[List[List[str]], bool]:
     """The override list of every job of the command, and whether the jobs run on this machine;
     for a sweep, its launcher checked first."""
     from hydra import compose
@@ -278,8 +280,9 @@ def _commands(overrides: List[str], multirun: bool, config_name: str) -> Tuple[L
     base = [o.input_line for o in parsed if not o.is_sweep_override()]
     hydra_cfg = compose(config_name, overrides=base, return_hydra_config=True).hydra
     params = dict(hydra_cfg.sweeper.get("params") or {})
-    _check_launcher(hydra_cfg.launcher)
-    check_writable("hydra.sweep.dir", Path(str(hydra_cfg.sweep.dir)).expanduser())
+    if machine:
+        _check_launcher(hydra_cfg.launcher)
+        check_writable("hydra.sweep.dir", Path(str(hydra_cfg.sweep.dir)).expanduser())
     here = not str(hydra_cfg.launcher.get("_target_", "")).endswith(_ELSEWHERE)
     if str(hydra_cfg.sweeper._target_).endswith("OptunaSweeper"):
         return _search_corners(hydra_cfg.sweeper, params, overrides), here
@@ -324,37 +327,52 @@ def _check_tokenizers(jobs) -> None:
 
 
 def check(overrides: List[str], multirun: bool = False, config_dir: Path = CONF_DIR,
-          config_name: str = "config") -> Optional[str]:
-    """The first problem with any job of this command, as one line; None if all are valid."""
-    from hydra import compose, initialize_config_dir
-
-    from xlt.config import register_schema, validate
-    from xlt.protocols import check as check_protocol
+          config_name: str = "config", machine: bool = True) -> Optional[str]:
+    """The first problem with any job of this command, as one line; None if all are valid.
+    `machine=False` checks the configs alone: not this machine (launcher, disk, devices), nor the
+    files, servers and hub repos the jobs would read (the docs' commands, checked anywhere)."""
+    from xlt.config import register_schema
     from xlt.sweep.plugins import register_plugin_configs
 
     register_schema()
     register_plugin_configs()
     try:
-        with initialize_config_dir(str(config_dir), version_base="1.3"):
-            commands, here = _commands(overrides, multirun, config_name)
-
-            def typed(job: List[str]):
-                return validate(compose(config_name, overrides=job))
-
-            if multirun:  # as the sweeper does: a protocol may make several jobs of one
-                commands = grid.protocol_jobs(commands, typed)
-            jobs = [check_protocol(typed(job)) for job in commands]
-        if here:
-            _check_precision(jobs)
-        _check_tokenizers(jobs)
-        _check_data(jobs)
-        _check_space(jobs)
-        _check_tracking(jobs)
-        _check_hub(jobs)
-        _check_local_data(jobs)
+        jobs, here = _jobs(overrides, multirun, config_dir, config_name, machine)
+        if machine:
+            _check_inputs(jobs, here)
     except Exception as e:  # noqa: BLE001 - every composition or validation error becomes one line
         return _with_plugin_hint(_one_line(e, overrides), overrides, config_dir, config_name)
     return None
+
+
+def _jobs(overrides: List[str], multirun: bool, config_dir: Path, config_name: str, machine: bool):
+    """Every job of the command, composed and validated, and whether they run on this machine."""
+    from hydra import compose, initialize_config_dir
+
+    from xlt.config import validate
+    from xlt.protocols import check as check_protocol
+
+    with initialize_config_dir(str(config_dir), version_base="1.3"):
+        commands, here = _commands(overrides, multirun, config_name, machine)
+
+        def typed(job: List[str]):
+            return validate(compose(config_name, overrides=job))
+
+        if multirun:  # as the sweeper does: a protocol may make several jobs of one
+            commands = grid.protocol_jobs(commands, typed)
+        return [check_protocol(typed(job)) for job in commands], here
+
+
+def _check_inputs(jobs, here: bool) -> None:
+    """What the jobs need of this machine and of what they read."""
+    if here:
+        _check_precision(jobs)
+    _check_tokenizers(jobs)
+    _check_data(jobs)
+    _check_space(jobs)
+    _check_tracking(jobs)
+    _check_hub(jobs)
+    _check_local_data(jobs)
 
 
 def _with_plugin_hint(line: str, overrides: List[str], config_dir: Path, config_name: str) -> str:

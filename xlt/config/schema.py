@@ -19,11 +19,11 @@ from omegaconf import MISSING
 @dataclass
 class TinyShape:
     """Shape of the randomly initialised BERT used for offline smoke runs."""
-    vocab_size: int = 2000
+    vocab_size: int = 2000  # of its WordPiece tokenizer, trained on the bundled sample
     hidden_size: int = 64
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_size: int = 128
+    num_layers: int = 2  # transformer layers
+    num_heads: int = 2  # attention heads: hidden_size must be a multiple
+    intermediate_size: int = 128  # the feed-forward layers' width
 
 
 @dataclass
@@ -44,7 +44,7 @@ class ModelConfig:
 @dataclass
 class TaskConfig:
     """What a task's data is: conf/task/NAME.yaml, e.g. xnli. Code asks it, never its name."""
-    name: str = MISSING
+    name: str = MISSING  # xnli, pawsx: in run names and params
     labels: List[str] = MISSING  # label names, in label-id order (a row's label is the id)
     text_fields: List[str] = MISSING  # the texts the encoder reads, as a pair, in this order
     languages: List[str] = MISSING  # every language the task has
@@ -66,9 +66,9 @@ class TrainingDefaults:
     """A technique's own training budget: each field fills the `train` field of the same name that
     the command line, a preset or train.* leave unset (null). One technique's values stay its own
     in a grid of several (conf/technique/)."""
-    learning_rate: float = 5e-5
-    epochs: float = 3.0
-    batch_size: int = 32
+    learning_rate: float = 5e-5  # peak learning rate (linear decay after train.warmup)
+    epochs: float = 3.0  # passes over the training rows (fractions allowed)
+    batch_size: int = 32  # training rows per optimizer step
     # `selected`: write the weights train.select picked to <job dir>/selected and log them as an
     # MLflow artifact, in the smallest form that reloads (xlt.load_saved); `none`: keep nothing.
     save: str = "none"
@@ -85,13 +85,13 @@ class TechniqueConfig:
 
 @dataclass
 class LanguagesConfig:
-    name: str = MISSING
-    eval: List[str] = MISSING
+    name: str = MISSING  # the group option's name: xnli6, xnli15, pawsx7
+    eval: List[str] = MISSING  # the languages every job validates and tests, the training one among them
 
 
 @dataclass
 class DataConfig:
-    name: str = MISSING
+    name: str = MISSING  # the group option's name: the task's (hub), jsonl, sample
     source: str = "hub"  # hub | jsonl | sample
     hub_id: str = "${task.hub_id}"  # or a local copy of the hub repo (its directory)
     revision: str = "main"  # hub branch, tag or commit, resolved once per sweep like model.revision
@@ -109,9 +109,9 @@ class TrainConfig:
     # null: the technique's own (technique.train: conf/technique/NAME.yaml), so that a grid of
     # techniques keeps each one's budget; a value here sets it for every technique of the job.
     batch_size: Optional[int] = None
-    eval_batch_size: int = 128
-    learning_rate: Optional[float] = None
-    epochs: Optional[float] = None
+    eval_batch_size: int = 128  # rows per evaluation batch (no gradients: larger than training's)
+    learning_rate: Optional[float] = None  # null: the technique's own
+    epochs: Optional[float] = None  # null: the technique's own
     # Scales the epochs each job ends up with: train.budget=0.1 is every technique at a tenth of its own.
     budget: float = 1.0
     max_train_samples: Optional[int] = None

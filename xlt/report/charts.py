@@ -72,6 +72,11 @@ def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: s
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    values = curves.loc[curves["metric"].str.startswith("validation/"), "value"]
+    if not values.empty:  # one range for every panel (shared), never narrower than MIN_SPAN around chance and the data
+        low, high = min(values.min(), chance or 1.0), max(values.max(), chance or 0.0)
+        middle, half = (low + high) / 2, max(high - low, MIN_SPAN) / 2 + MARGIN
+        axes[0][0].set_ylim(max(0.0, middle - half), min(1.0, middle + half))
     axes[0][0].set_ylabel("validation accuracy")
     _legend(fig, axes)
     return fig

@@ -14,7 +14,7 @@ A technique module follows `xlt.config.plugins.Technique`: it answers the questi
 and owns its options: `Options`, a dataclass extending `TechniqueConfig` with its own fields and
 its training budget (`train`: learning rate, epochs, batch size, what it saves), and `check(cfg)`
 (both optional). `load_technique` finds the module: xlt/techniques/NAME.py, or `technique.module`
-for a technique of your own (README: How xlt is built).
+for a technique of your own (docs/extending.md).
 """
 from __future__ import annotations
 
