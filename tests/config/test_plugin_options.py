@@ -38,18 +38,18 @@ def flat(node, prefix=""):
 
 
 def test_every_option_of_every_group_and_every_preset_composes_and_validates():
-    local = {"model": ["model.path=" + str(SAMPLE_DIR)], "data": [f"data.dir={SAMPLE_DIR}"]}
+    local = {"model=local": ["model.path=" + str(SAMPLE_DIR)], "data=jsonl": [f"data.dir={SAMPLE_DIR}"]}
     partner = {"languages=pawsx7": ["task=pawsx"]}  # a task's own languages
     checked = 0
     for group in sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
         for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
-            cfg = composed(f"{group}={option}", *local.get(group, []), "languages.eval=[en,de]")
+            cfg = composed(f"{group}={option}", *local.get(f"{group}={option}", []), "languages.eval=[en,de]")
             if group == "model" and option == "local":  # a checkpoint directory is the user's to give
                 assert cfg.model.source == "local"
                 continue
             overrides = [] if group == "model" else ["model=tiny"]
             sized = [] if group in ("experiment", "languages", "task") else ["languages.eval=[en,de]"]
-            job = validate(composed(f"{group}={option}", *overrides, *local.get(group, []), *sized,
+            job = validate(composed(f"{group}={option}", *overrides, *local.get(f"{group}={option}", []), *sized,
                                     *partner.get(f"{group}={option}", [])))
             assert isinstance(job, XltConfig) and job.train.learning_rate > 0
             checked += 1
