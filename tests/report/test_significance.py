@@ -110,14 +110,15 @@ def test_content_hashes_commits_and_paths_are_never_swept_fields():
 def test_durations_compare_only_between_jobs_that_ran_alone_on_like_hardware():
     base = {"status": "FINISHED", "model": "m", "train.seed": 1, "host": "h", "device": "cpu", "parallel_jobs": "1",
             "cpus": "2"}
-    runs = pd.DataFrame([{**base, "run_id": "a", "technique": "fine_tune", "duration_s": 300.0, "load": "1.1"},
-                         {**base, "run_id": "b", "technique": "lora", "duration_s": 100.0, "load": "0.9"}])
+    runs = pd.DataFrame([{**base, "run_id": "a", "technique": "fine_tune", "duration_s": 300.0, "load": "2.1"},
+                         {**base, "run_id": "b", "technique": "lora", "duration_s": 100.0, "load": "1.9"}])
     tidy = pd.DataFrame([{"run_id": r, "split": "test", "lang": lang, "accuracy": acc, "technique": t}
                          for r, t, acc in (("a", "fine_tune", 0.6), ("b", "lora", 0.5)) for lang in ("en", "de",
                                                                                                  "target_mean")])
     assert any(line.startswith("fine_tune runs took 3.00x as long as lora runs") for line in findings(runs, tidy))
-    busy = findings(runs.assign(load=["1.1", "5.0"]), tidy)
-    assert "No timing finding: 1 runs shared the machine with other work (load 5.0 on 2 cores)" in "\n".join(busy)
+    busy = findings(runs.assign(load=["2.1", "5.0"]), tidy)  # a job alone on 2 cores keeps them busy: ~2
+    assert "No timing finding: 1 of the runs shared the machine with other work (load 5.0 on 2 cores)" in \
+        "\n".join(busy)
     side_by_side = findings(runs.assign(parallel_jobs="2"), tidy)
     assert "No timing finding: jobs ran side by side" in "\n".join(side_by_side)
     assert "No timing finding: the runs' conditions" in "\n".join(findings(runs.drop(columns="host"), tidy))

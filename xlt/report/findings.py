@@ -278,10 +278,11 @@ def _shared_machine(done: pd.DataFrame) -> Optional[str]:
         return "the runs ran on different hosts or devices"
     if (done["parallel_jobs"].astype(float) > 1).any():
         return "jobs ran side by side"
-    busy = done[done["load"].astype(float) > done["cpus"].astype(float)]
+    cpus = done["cpus"].astype(float)
+    busy = done[done["load"].astype(float) > cpus + 1]  # a job alone keeps its own cores busy, no more
     if not busy.empty:
-        return (f"{len(busy)} runs shared the machine with other work (load {busy['load'].astype(float).max():.1f} "
-                f"on {int(busy['cpus'].iloc[0])} cores)")
+        return (f"{len(busy)} of the runs shared the machine with other work (load "
+                f"{busy['load'].astype(float).max():.1f} on {int(busy['cpus'].iloc[0])} cores)")
     return None
 
 
