@@ -51,7 +51,7 @@ def _search_corners(sweeper, params: dict, overrides: List[str]) -> List[List[st
     return corner_jobs(*search_space(grid.parse(grid.with_params(params, task))))
 
 
-def _options(group: str) -> List[str]:
+def group_options(group: str) -> List[str]:
     """A config group's options: conf/ files, and those xlt and Hydra's plugins registered."""
     from hydra.core.config_store import ConfigStore
 
@@ -123,7 +123,7 @@ def _missing_option(missing: str) -> str:
     group, _, option = missing.rpartition("/")
     if missing in _PLUGIN_OPTIONS:
         return f"{group}={option}: {_PLUGIN_OPTIONS[missing]}"
-    options = _options(group) if group else []
+    options = group_options(group) if group else []
     hint = f"; choose one of: {', '.join(options)}" if options else ""
     return f"{group or 'config'}: unknown option {option!r}{hint}"
 

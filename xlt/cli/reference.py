@@ -9,9 +9,8 @@ import re
 import typing
 from typing import Dict, Iterator, List, Tuple
 
+from xlt.cli.precheck import group_options
 from xlt.config import CONF_DIR, XltConfig, plugins
-
-GROUPS = ("task", "protocol", "model", "technique", "languages", "data", "tracking", "experiment", "hparams_search")
 
 
 def _help(cls: type) -> Dict[str, str]:
@@ -66,15 +65,12 @@ def _table(rows: List[Tuple[str, str, object, str]]) -> List[str]:
     return out
 
 
-def _options(group: str) -> List[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
 def config_reference() -> str:
     """Markdown: the groups and their options, then every field of a job's config by concern, and each
     technique's and protocol's own options."""
     lines = ["## Config groups", "", "| group | options (`conf/<group>/<option>.yaml`) |", "|---|---|"]
-    lines += [f"| `{g}` | {', '.join(f'`{o}`' for o in _options(g))} |" for g in GROUPS]
+    groups = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")  # Hydra's own: its docs
+    lines += [f"| `{g}` | {', '.join(f'`{o}`' for o in group_options(g))} |" for g in groups]
     lines += ["", "## Fields", "", "Every field of a job, from the typed schema (`xlt/config/schema.py`); "
               "`python run.py --cfg job` prints a composed one. A plugin group's node (`technique`, `protocol`) "
               "holds the chosen option's own fields, below.", ""]

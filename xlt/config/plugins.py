@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import importlib.util
 import pkgutil
@@ -147,8 +148,10 @@ def run_check(group: str, cfg) -> None:
         check(cfg)
 
 
+@functools.cache
 def registered_options() -> Dict[str, Dict[str, type]]:
-    """{group: {name: Options}} of the built-in plugins (imports their modules: light ones)."""
+    """{group: {name: Options}} of the built-in plugins (imports their modules: light ones), found
+    once per process: every check and every suggestion reads it."""
     found: Dict[str, Dict[str, type]] = {}
     for key, g in GROUPS.items():
         modules = {name: importlib.import_module(f"{g.package}.{name}") for name in builtin_modules(g.package)}

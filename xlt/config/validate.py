@@ -38,7 +38,7 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     for group in plugins.GROUPS:  # each plugin's node as its module's Options
         setattr(cfg, group, plugins.typed_options(group, getattr(cfg, group)))
     _fill_training_defaults(cfg)
-    _positive("train.budget", cfg.train.budget)
+    positive("train.budget", cfg.train.budget)
     if composed:  # once, as the job's config is made (a validated config is checked again as it is)
         cfg.train.epochs = cfg.train.epochs * cfg.train.budget
     for check in (_check_model, _check_languages, _check_data, _check_train, _check_selection, _check_outputs):
@@ -70,7 +70,8 @@ def _one_of(field_name: str, value: str, allowed) -> None:
         raise ConfigError(field_name, f"unknown value {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _positive(field_name: str, value, allow_none: bool = False) -> None:
+def positive(field_name: str, value, allow_none: bool = False) -> None:
+    """A ConfigError naming the field unless `value` is a positive finite number (plugins' checks too)."""
     if value is None and allow_none:
         return
     if value is None or not math.isfinite(value) or value <= 0:  # nan compares false with everything
@@ -90,7 +91,7 @@ def _check_model(cfg: XltConfig) -> None:
         if m.tiny is None:
             raise ConfigError("model.tiny", "model.source=tiny needs a shape; use model=tiny")
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
-            _positive(f"model.tiny.{name}", getattr(m.tiny, name))
+            positive(f"model.tiny.{name}", getattr(m.tiny, name))
         if m.tiny.hidden_size % m.tiny.num_heads:
             raise ConfigError("model.tiny.hidden_size", "must be divisible by model.tiny.num_heads")
     elif not m.path:
@@ -144,11 +145,6 @@ def position_limit(config: dict) -> Optional[int]:
     return positions - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else positions
 
 
-def positive(field_name: str, value, allow_none: bool = False) -> None:
-    """A ConfigError naming the field unless `value` is a positive finite number: for plugins' checks."""
-    _positive(field_name, value, allow_none)
-
-
 def _check_languages(cfg: XltConfig) -> None:
     langs, task = cfg.languages.eval, cfg.task
     if not langs:
@@ -167,17 +163,17 @@ def _check_data(cfg: XltConfig) -> None:
     if d.dir and d.source != "jsonl":
         raise ConfigError("data.dir", f"is read only with data=jsonl (this job reads data={d.name}, "
                                       f"source {d.source}); add data=jsonl, or leave data.dir out")
-    _positive("data.max_samples", d.max_samples, allow_none=True)
-    _positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
-    _positive("data.max_test_samples", d.max_test_samples, allow_none=True)
+    positive("data.max_samples", d.max_samples, allow_none=True)
+    positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
+    positive("data.max_test_samples", d.max_test_samples, allow_none=True)
 
 
 def _check_train(cfg: XltConfig) -> None:
     t = cfg.train
     for name in ("batch_size", "eval_batch_size", "learning_rate", "epochs", "max_length"):
-        _positive(f"train.{name}", getattr(t, name))
+        positive(f"train.{name}", getattr(t, name))
     for name in ("max_train_samples", "eval_steps", "logging_steps"):
-        _positive(f"train.{name}", getattr(t, name), allow_none=True)
+        positive(f"train.{name}", getattr(t, name), allow_none=True)
     if t.max_length > 512:
         raise ConfigError("train.max_length", f"{t.max_length} exceeds 512, the encoders' position limit")
     if not 0 <= t.seed <= MAX_SEED:
@@ -196,7 +192,7 @@ def _check_train(cfg: XltConfig) -> None:
 def _check_selection(cfg: XltConfig) -> None:
     """Its values; the languages it selects on are the protocol's to check (xlt.protocols.check)."""
     _one_of("train.select", cfg.train.select, SELECTIONS)
-    _positive("train.average_last", cfg.train.average_last)
+    positive("train.average_last", cfg.train.average_last)
 
 
 def _check_outputs(cfg: XltConfig) -> None:
@@ -208,7 +204,7 @@ def _check_outputs(cfg: XltConfig) -> None:
         _check_tracking_uri(cfg.tracking.uri)
     if not cfg.tracking.experiment:
         raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
-    _positive("tracking.heartbeat_s", cfg.tracking.heartbeat_s)
+    positive("tracking.heartbeat_s", cfg.tracking.heartbeat_s)
     if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
         raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
                                                "or tracking.aim.sync=false")

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN
-from xlt.report.results import COVERS, varied_fields
+from xlt.report.results import CONDITIONS, COVERS, varied_fields
 from xlt.report.significance import Difference, compare
 
 SEED = "train.seed"
@@ -250,9 +250,6 @@ def _variation(s: SweepScores) -> List[str]:
         out.append(f"{technique}: test accuracy varies across languages by {_pts(across_langs)} "
                    f"(standard deviation within a run){across_models}.")
     return out
-
-
-CONDITIONS = ("host", "device", "parallel_jobs", "load", "cpus")  # recorded with each run (xlt.train.job)
 
 
 def _time(s: SweepScores) -> List[str]:

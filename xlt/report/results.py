@@ -26,7 +26,7 @@ _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracki
 COVERS = "protocol.target"  # the language a translate-train run covers: a column of the table, not a row
 
 
-_CONDITIONS = {"host": tags.HOST, "device": tags.DEVICE, "parallel_jobs": tags.PARALLEL_JOBS, "load": tags.LOAD,
+CONDITIONS = {"host": tags.HOST, "device": tags.DEVICE, "parallel_jobs": tags.PARALLEL_JOBS, "load": tags.LOAD,
                "cpus": tags.CPUS}  # what else ran beside a run: its durations compare only alike
 
 
@@ -103,7 +103,7 @@ def run_table(runs: List) -> pd.DataFrame:
             "selected_step": m.get(SELECTED_STEP),
             "error": t.get(tags.ERROR) or (died(r) if silence(r) is not None else ""),
             "alarms": t.get(tags.ALARMS, ""),
-            **{name: t.get(tag) for name, tag in _CONDITIONS.items()},
+            **{name: t.get(tag) for name, tag in CONDITIONS.items()},
         })
     return pd.DataFrame(rows)
 
