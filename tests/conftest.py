@@ -9,6 +9,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+pytest_plugins = ["tasks.token_data"]  # the token-task data and runs a session shares (tests/tasks)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLT_SHARED", REPO.parent / "shared"))
 E5 = SHARED / "models" / "multilingual-e5-small-xnli"

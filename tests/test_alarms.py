@@ -5,12 +5,24 @@ import shutil
 import numpy as np
 import pytest
 
+from xlt.config import TaskConfig
 from xlt.core import tags
-from xlt.train.alarms import alarms
+from xlt.tasks import sentence_classification
+from xlt.train import alarms as every_kind
 
 from conftest import mlflow_runs, run_xlt
 
 LABELS = ["entailment", "neutral", "contradiction"]
+
+
+def alarms(labels, train_language, tested, training, validation):
+    """A sentence task's alarms as a job raises them: its kind's from the test predictions (which
+    it reads as probabilities), then every kind's (xlt.train.alarms)."""
+    task = TaskConfig(name="t", labels=labels, text_fields=["a", "b"], languages=[], hub_id="")
+    kept = {lang: (np.eye(len(labels))[pred.astype(int)], gold) for lang, (pred, gold) in tested.items()}
+    test = {lang: float(np.mean(pred == gold)) for lang, (pred, gold) in tested.items()}
+    return (sentence_classification.prediction_alarms(task, train_language, kept) +
+            every_kind.alarms("accuracy", training, validation, test))
 
 
 def _tested(rng, accuracy, n=1000, constant=None):

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from xlt.cli.precheck import check
 from xlt.config import CONF_DIR, SAMPLE_DIR, XltConfig, plugins, register_schema, validate
+from xlt.config.schema import _TASK_FIELDS_SINCE_KINDS
 from xlt.protocols import validate_job
 
 register_schema()
@@ -38,8 +39,10 @@ def flat(node, prefix=""):
 
 
 def test_every_option_of_every_group_and_every_preset_composes_and_validates():
-    local = {"model=local": ["model.path=" + str(SAMPLE_DIR)], "data=jsonl": [f"data.dir={SAMPLE_DIR}"]}
-    partner = {"languages=pawsx7": ["task=pawsx"]}  # a task's own languages
+    local = {"model=local": ["model.path=" + str(SAMPLE_DIR)], "data=jsonl": [f"data.dir={SAMPLE_DIR}"],
+             "data=conllu": [f"data.dir={SAMPLE_DIR}"]}
+    partner = {"languages=pawsx7": ["task=pawsx"], "languages=panx40": ["task=panx"],  # a task's own languages
+               "languages=udpos": ["task=udpos"]}
     checked = 0
     for group in sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
         for option in sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")):
@@ -82,6 +85,8 @@ def test_every_preset_and_option_validates_as_before_the_options_moved():
         new = flat(dataclasses.asdict(validate_job(composed(*name.split()))))
         new.pop("model.name", None)
         assert new.pop("train.budget") == 1.0
+        for key, default in _TASK_FIELDS_SINCE_KINDS.items():  # the tasks layer's, at their defaults (issue 34)
+            assert new.pop(f"task.{key}", default) == default
         assert {k: v for k, v in new.items() if not k.startswith("technique.train.")} == \
                {k: v for k, v in old.items() if not k.startswith(MOVED) or k in new}, name
         assert all(old[k] in (None, 0, True) for k in old if k.startswith(MOVED) and k not in new), name

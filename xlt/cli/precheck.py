@@ -152,25 +152,24 @@ def _with_fix(key: str, message: str, schema=None) -> str:
 
 def _check_hub(jobs) -> None:
     """Each hub model and dataset the jobs need, resolved once to the commit every job loads."""
-    from xlt.data.hub import pin_all
-    from xlt.protocols import splits_read
+    from xlt.data.hub import hub_reads, pin_all
 
     models = [(j.model.path, j.model.revision) for j in jobs if j.model.source == "hub"]
     datasets = {}
     for j in jobs:
         if j.data.source == "hub":
-            datasets.setdefault((j.data.hub_id, j.data.revision, j.task.hub_files), set()).update(splits_read(j))
+            datasets.setdefault((j.data.hub_id, j.data.revision, j.task.hub_files), set()).update(hub_reads(j))
     pin_all(models, datasets)
 
 
 def _check_data(jobs) -> None:
-    """Every local JSONL file the jobs read, read once: a bad line fails here, not in a job."""
-    from xlt.data.jsonl import read_jsonl
+    """Every local file the jobs read (JSONL, CoNLL-U), read once: a bad line fails here, not in a job."""
+    from xlt.data.jsonl import read_local
     from xlt.protocols import jsonl_files
 
-    files = {path: j.task for j in jobs if j.data.source == "jsonl" for path in jsonl_files(j)}
+    files = {path: j.task for j in jobs if j.data.source in ("jsonl", "conllu") for path in jsonl_files(j)}
     for path, task in files.items():
-        if not any(read_jsonl(path, task).values()):
+        if not any(read_local(path, task).values()):
             raise ConfigError("data.dir", f"{path} has no rows; give it one JSON object per line, or leave "
                                           "its language out of languages.eval")
 

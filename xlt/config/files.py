@@ -14,7 +14,9 @@ SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"  # real XNL
 
 def task_preset(name: str) -> TaskConfig:
     """A task as conf/task/NAME.yaml defines it (for code and tests that compose no config)."""
-    node = OmegaConf.merge(OmegaConf.structured(TaskConfig), OmegaConf.load(CONF_DIR / "task" / f"{name}.yaml"))
+    own = OmegaConf.load(CONF_DIR / "task" / f"{name}.yaml")
+    own.pop("defaults", None)  # a task's pick of its languages group: not the task's own fields
+    node = OmegaConf.merge(OmegaConf.structured(TaskConfig), own)
     return OmegaConf.to_object(node)
 
 
@@ -24,3 +26,11 @@ def data_dir_of(cfg: XltConfig) -> Path:
     if not cfg.data.dir:
         raise ConfigError("data.dir", "is empty; use data=jsonl data.dir=DIR with {split}.{lang}.jsonl files")
     return Path(cfg.data.dir).expanduser()
+
+
+LOCAL_SUFFIX = {"jsonl": "jsonl", "sample": "jsonl", "conllu": "conllu"}  # data.source -> its files' suffix
+
+
+def local_file(cfg: XltConfig, split: str, lang: str) -> Path:
+    """A local split's file: DIR/{split}.{lang}.jsonl (or .conllu for data=conllu)."""
+    return data_dir_of(cfg) / f"{split}.{lang}.{LOCAL_SUFFIX[cfg.data.source]}"

@@ -1,5 +1,6 @@
-"""Plugins: the groups whose options are modules (technique, protocol), what such a module must
-define, and its options typed by the dataclass it declares.
+"""Plugins: the groups whose options are modules (technique, protocol), the kinds of task (a
+task config names its kind: a module of xlt/tasks), what such a module must define, and its
+options typed by the dataclass it declares.
 
 A plugin module (xlt/techniques/NAME.py, xlt/protocols/NAME.py, or any importable module named by
 `<group>.module`) may declare `Options`, a dataclass extending its group's base config with its
@@ -23,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, runtime_checka
 
 from omegaconf import DictConfig, OmegaConf
 
-from xlt.config.schema import ProtocolConfig, TechniqueConfig
+from xlt.config.schema import ProtocolConfig, TaskConfig, TechniqueConfig
 from xlt.core.errors import ConfigError
 
 OPTIONS_GROUP = "xlt_options"  # ConfigStore: xlt_options/<group>/<name>, the schema conf/<group>/<name>.yaml extends
@@ -53,6 +54,49 @@ class TransferProtocol(Protocol):
         """The `xlt.protocols.Part`s a job trains on: a language's split each."""
 
 
+@runtime_checkable
+class TaskKind(Protocol):
+    """What a kind of task defines (xlt/tasks/__init__.py says what each member does)."""
+
+    METRICS: tuple  # the metrics it logs per language; the first selects and headlines unless task.metric says
+    STATISTICS: tuple  # the per-example counts its metrics are functions of the sums of
+    PEFT_TASK_TYPE: str  # peft's task type for its head
+    POOLED: bool  # whether its head reads one pooled vector per row (model.pooling; cached features)
+
+    def columns(self, task) -> list:
+        """The columns a row holds."""
+
+    def row_problem(self, row: dict, task) -> Optional[str]:
+        """What is wrong with a row, or None."""
+
+    def encode(self, rows: dict, tokenizer, task, max_length: int) -> dict:
+        """A batch of rows as model inputs (with `labels`, `length`, `row`)."""
+
+    def model_class(self, tiny: bool) -> type:
+        """The transformers class of its head (tiny: the random BERT's)."""
+
+    def collator(self, tokenizer):
+        """Pads a batch."""
+
+    def preprocess_logits(self, logits, labels):
+        """What evaluation keeps of a batch's logits."""
+
+    def metrics(self, predictions, label_ids, task) -> dict:
+        """A language's metrics from what evaluation kept."""
+
+    def example_statistics(self, predictions, label_ids, task):
+        """Per example, the counts its metrics are sums of (examples x len(STATISTICS))."""
+
+    def score(self, metric: str, sums):
+        """A metric from summed statistics (the last axis): how a resample is scored."""
+
+    def prediction_alarms(self, task, train_language: str, tested: dict) -> list:
+        """Signs of a broken run in its test predictions ({lang: (predicted, gold)})."""
+
+    def prediction_arrays(self, predictions, label_ids, task) -> dict:
+        """What a language's per-example predictions file keeps (xlt.tracking.predictions)."""
+
+
 @dataclass(frozen=True)
 class Group:
     """A config group whose options are plugin modules."""
@@ -60,12 +104,15 @@ class Group:
     package: str  # where its built-in modules live: xlt.techniques
     base: type  # the dataclass every option's `Options` extends
     interface: type  # the Protocol its modules follow
+    name_key: str = "name"  # the node's field naming the module (a task names its kind)
 
 
 GROUPS: Dict[str, Group] = {g.key: g for g in (
     Group("technique", "xlt.techniques", TechniqueConfig, Technique),
     Group("protocol", "xlt.protocols", ProtocolConfig, TransferProtocol),
 )}
+KINDS = Group("task", "xlt.tasks", TaskConfig, TaskKind, name_key="kind")  # its options are the task's own config
+_ALL = {**GROUPS, KINDS.key: KINDS}
 
 
 def builtin_modules(package: str) -> List[str]:
@@ -81,7 +128,8 @@ def _node(cfg, key: str):
 def module_path(group: str, node) -> str:
     """The importable module of a group's node: `<group>.module`, else PACKAGE.NAME; a
     ConfigError naming the field where there is none."""
-    g, name, module = GROUPS[group], _node(node, "name"), _node(node, "module")
+    g = _ALL[group]
+    name, module = _node(node, g.name_key), _node(node, "module")
     path = module or f"{g.package}.{name}"
     try:
         found = importlib.util.find_spec(path) is not None
@@ -91,7 +139,8 @@ def module_path(group: str, node) -> str:
         return path
     if module:
         raise ConfigError(f"{group}.module", f"no module {path!r} can be imported; check the name and PYTHONPATH")
-    raise ConfigError(f"{group}.name", f"unknown value {name!r}; allowed: {', '.join(builtin_modules(g.package))} "
+    allowed = ", ".join(builtin_modules(g.package))
+    raise ConfigError(f"{group}.{g.name_key}", f"unknown value {name!r}; allowed: {allowed} "
                                        f"(or set {group}.module)")
 
 
@@ -99,10 +148,11 @@ def load(group: str, node) -> ModuleType:
     """A group's plugin module, checked against its interface: one line names what it lacks."""
     path = module_path(group, node)
     module = importlib.import_module(path)
-    interface = GROUPS[group].interface
+    g = _ALL[group]
+    interface = g.interface
     missing = [name for name in _members(interface) if not hasattr(module, name)]
     if missing:
-        raise ConfigError(f"{group}.name" if path.startswith(GROUPS[group].package + ".") else f"{group}.module",
+        raise ConfigError(f"{group}.{g.name_key}" if path.startswith(g.package + ".") else f"{group}.module",
                           f"{path} lacks {', '.join(missing)}, which a {group} defines "
                           f"({interface.__module__}.{interface.__name__})")
     return module

@@ -43,14 +43,28 @@ class ModelConfig:
 
 @dataclass
 class TaskConfig:
-    """What a task's data is: conf/task/NAME.yaml, e.g. xnli. Code asks it, never its name."""
-    name: str = MISSING  # xnli, pawsx: in run names and params
+    """What a task's data is: conf/task/NAME.yaml, e.g. xnli. It names its kind, a module of
+    xlt/tasks (or `module`) that owns everything that differs between kinds: encoding, head,
+    collator, metrics, predictions. Code asks the kind, never the task's name."""
+    name: str = MISSING  # xnli, pawsx, panx: in run names and params
     labels: List[str] = MISSING  # label names, in label-id order (a row's label is the id)
-    text_fields: List[str] = MISSING  # the texts the encoder reads, as a pair, in this order
+    text_fields: List[str] = MISSING  # the columns the encoder reads, in this order (a pair; a token list)
     languages: List[str] = MISSING  # every language the task has
     hub_id: str = MISSING  # the dataset repo on the Hugging Face Hub
     # A split's files in the hub repo where its card's `configs:` names none ({lang}, {split}).
     hub_files: str = "{lang}/{split}-*"
+    # Since the tasks layer (fields below): left at their defaults, they leave a job's hash as it was.
+    kind: str = "sentence_classification"  # a module of xlt/tasks: sentence_classification | token_classification
+    module: Optional[str] = None  # the kind's module when it lives outside xlt/tasks
+    label_field: str = "label"  # the column holding a row's label (its tags, for a token task)
+    # The metric that selects weights and headlines the report; null: the kind's first (accuracy, f1).
+    metric: Optional[str] = None
+    # A language's config in the hub repo, where it is not the code: `PAN-X.{lang}`, `udpos.{language}`
+    # ({language}: the code's entry in language_names).
+    hub_config: str = "{lang}"
+    language_names: Dict[str, str] = field(default_factory=dict)
+    # The protocols the task's data supports (null: all); e.g. no translated training data for NER.
+    protocols: Optional[List[str]] = None
 
 
 @dataclass
@@ -92,10 +106,10 @@ class LanguagesConfig:
 @dataclass
 class DataConfig:
     name: str = MISSING  # the group option's name: the task's (hub), jsonl, sample
-    source: str = "hub"  # hub | jsonl | sample
+    source: str = "hub"  # hub | jsonl | conllu | sample
     hub_id: str = "${task.hub_id}"  # or a local copy of the hub repo (its directory)
     revision: str = "main"  # hub branch, tag or commit, resolved once per sweep like model.revision
-    dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl
+    dir: Optional[str] = None  # jsonl: holds {split}.{lang}.jsonl (conllu: {split}.{lang}.conllu)
     train_language: str = "en"
     # Rows per language of every evaluated split (validation and test): the size knob of a small
     # run. max_eval_samples (validation) and max_test_samples (test) win for their split.
@@ -192,6 +206,10 @@ class XltConfig:
 
 # Fields that change where or how a job is recorded, not what it computes.
 _NOT_HASHED = ("tracking", "sweep", "output_dir")
+_TASK_FIELDS_SINCE_KINDS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                            for f in dataclasses.fields(TaskConfig)
+                            if f.name in ("kind", "module", "label_field", "metric", "hub_config", "language_names",
+                                          "protocols")}
 
 
 def job_fields(cfg: XltConfig) -> Dict[str, Any]:
@@ -207,6 +225,9 @@ def config_hash(cfg: XltConfig) -> str:
     job = job_fields(cfg)
     for key in _NOT_HASHED:
         job.pop(key)
+    for name, default in _TASK_FIELDS_SINCE_KINDS.items():  # runs made before the tasks layer keep their identity
+        if job["task"].get(name) == default:
+            job["task"].pop(name)
     return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ from xlt.config.schema import TrainingDefaults, XltConfig
 from xlt.core.errors import ConfigError
 
 MODEL_SOURCES = ("hub", "local", "tiny")
-DATA_SOURCES = ("hub", "jsonl", "sample")
+DATA_SOURCES = ("hub", "jsonl", "conllu", "sample")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("auto", "cls", "mean")
 SELECTIONS = ("dev", "en_dev", "last", "target_dev", "average_last")
@@ -41,7 +41,8 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     positive("train.budget", cfg.train.budget)
     if composed:  # once, as the job's config is made (a validated config is checked again as it is)
         cfg.train.epochs = cfg.train.epochs * cfg.train.budget
-    for check in (_check_model, _check_languages, _check_data, _check_train, _check_selection, _check_outputs):
+    for check in (_check_model, _check_task, _check_languages, _check_data, _check_train, _check_selection,
+                  _check_outputs):
         check(cfg)
     for group in plugins.GROUPS:
         plugins.run_check(group, cfg)
@@ -145,6 +146,21 @@ def position_limit(config: dict) -> Optional[int]:
     return positions - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else positions
 
 
+def _check_task(cfg: XltConfig) -> None:
+    """The task's kind exists, its metric is one the kind logs, the protocol is one its data
+    supports, and the kind's own `check(task)` where it has one."""
+    task = cfg.task
+    kind = plugins.load("task", task)
+    if task.metric is not None:
+        _one_of("task.metric", task.metric, kind.METRICS)
+    if task.protocols is not None and cfg.protocol.name not in task.protocols:
+        raise ConfigError("protocol", f"task={task.name} supports protocol={' or '.join(task.protocols)} only (its "
+                                      f"data has no {cfg.protocol.name} rows); choose one of those")
+    check = getattr(kind, "check", None)
+    if check is not None:
+        check(task)
+
+
 def _check_languages(cfg: XltConfig) -> None:
     langs, task = cfg.languages.eval, cfg.task
     if not langs:
@@ -160,7 +176,7 @@ def _check_data(cfg: XltConfig) -> None:
     """Its fields; the files it reads are the protocol's to check (xlt.protocols.check)."""
     d = cfg.data
     _one_of("data.source", d.source, DATA_SOURCES)
-    if d.dir and d.source != "jsonl":
+    if d.dir and d.source not in ("jsonl", "conllu"):
         raise ConfigError("data.dir", f"is read only with data=jsonl (this job reads data={d.name}, "
                                       f"source {d.source}); add data=jsonl, or leave data.dir out")
     positive("data.max_samples", d.max_samples, allow_none=True)

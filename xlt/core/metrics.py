@@ -4,7 +4,8 @@
   (the last step's weights);
 - lang: a language code of the task, or `target_mean`, the mean over the evaluation languages
   other than the training language (the zero-shot transfer score);
-- metric: `loss`, `accuracy`, `learning_rate`, ...
+- metric: `loss`, `accuracy`, `f1`, `learning_rate`, ...: a task's kind names the metrics it logs
+  (xlt.tasks), and the run's tag `xlt.metric` the one that selects weights and headlines its score.
 
 Examples: `train/loss`, `validation/de/accuracy`, `test/target_mean/accuracy`.
 `/` never occurs inside a part, so every name parses back unambiguously.
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import mean
 from typing import Dict, Iterable, NamedTuple, Optional
+
+from xlt.core.tags import METRIC as METRIC_TAG
 
 TARGET_MEAN = "target_mean"
 SPLITS = ("train", "validation", "test", "test_last")
@@ -40,7 +43,22 @@ def metric_name(split: str, metric: str, lang: Optional[str] = None) -> str:
     return "/".join(p for p in (split, lang, metric) if p)
 
 
-TARGET_ACCURACY = metric_name("test", "accuracy", TARGET_MEAN)  # a job's transfer score
+def target_metric(metric: str) -> str:
+    """A job's transfer score in that metric: `test/target_mean/<metric>`."""
+    return metric_name("test", metric, TARGET_MEAN)
+
+
+TARGET_ACCURACY = target_metric("accuracy")  # the transfer score of sentence tasks
+
+
+def headline_metric(run_tags: Dict[str, str]) -> str:
+    """The metric a run is scored by (its tag `xlt.metric`; accuracy for runs made before task kinds)."""
+    return run_tags.get(METRIC_TAG) or "accuracy"
+
+
+def target_score(run) -> Optional[float]:
+    """An MLflow run's transfer score: its mean target-language test value of its headline metric."""
+    return run.data.metrics.get(target_metric(headline_metric(run.data.tags)))
 SELECTED_STEP = metric_name("test", "selected_step")  # the step whose weights `test/...` measured
 
 
@@ -80,18 +98,18 @@ def target_mean(accuracy_by_lang: Dict[str, float], train_language: str) -> Opti
 
 
 class Rounds:
-    """Per-language accuracies of evaluation rounds. Trainer reports one language at a time;
-    `add` returns {split: {lang: accuracy}} for each round the given metrics complete."""
+    """Per-language values of one metric in evaluation rounds. Trainer reports one language at a
+    time; `add` returns {split: {lang: value}} for each round the given metrics complete."""
 
-    def __init__(self, languages: Iterable[str]):
-        self.languages = set(languages)
+    def __init__(self, languages: Iterable[str], metric: str = "accuracy"):
+        self.languages, self.metric = set(languages), metric
         self._open: Dict[str, Dict[str, float]] = defaultdict(dict)
 
     def add(self, metrics: Dict[str, float]) -> Dict[str, Dict[str, float]]:
         done = {}
         for name, value in metrics.items():
             key = parse_metric_name(name)
-            if key and key.metric == "accuracy" and key.lang in self.languages:
+            if key and key.metric == self.metric and key.lang in self.languages:
                 round_ = self._open[key.split]
                 round_[key.lang] = value
                 if set(round_) >= self.languages:

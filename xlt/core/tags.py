@@ -11,6 +11,7 @@ ERROR = "xlt.error"  # on a FAILED or KILLED run: why, in one line
 HEARTBEAT = "xlt.heartbeat"  # a live run's last beat, its writer's unix time (xlt.tracking.heartbeat)
 HEARTBEAT_S = "xlt.heartbeat_s"  # seconds between its beats
 MODEL = "xlt.model"
+METRIC = "xlt.metric"  # the metric that selects a run's weights and headlines its score (its task's: xlt.tasks)
 TECHNIQUE = "xlt.technique"
 GIT_COMMIT = "xlt.git_commit"
 GIT_DIRTY = "xlt.git_dirty"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from xlt.config.schema import DataConfig, ModelConfig
+from xlt.config.schema import DataConfig, ModelConfig, TaskConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.identity import content_hash, model_files
 
@@ -250,6 +250,18 @@ def model_source(cfg: ModelConfig, cache_dir: Optional[Path] = None) -> ModelSou
         return ModelSource(str(path), None, content_hash(model_files(path), cache_dir))
     pin = _pin("model", cfg.path, cfg.revision, lambda: pin_model(cfg.path, cfg.revision))
     return ModelSource(pin.repo_id, pin.commit, f"{pin.repo_id}@{pin.commit}")
+
+
+def hub_config(task: TaskConfig, lang: str) -> str:
+    """A language's config in the task's hub repo: the code itself, or e.g. `PAN-X.de`, `udpos.German`."""
+    return task.hub_config.format(lang=lang, language=task.language_names.get(lang, lang))
+
+
+def hub_reads(cfg) -> List[Tuple[str, str]]:
+    """The (hub config, split) pairs a job reads: its protocol's (language, split) pairs, in the repo's names."""
+    from xlt.protocols import splits_read
+
+    return [(hub_config(cfg.task, lang), split) for lang, split in splits_read(cfg)]
 
 
 def dataset_pin(cfg: DataConfig, layout: str, needs: Iterable[Tuple[str, str]]) -> Pin:

@@ -1,5 +1,5 @@
-"""A task's rows as JSON Lines: its text fields and an integer `label` per line, e.g. XNLI's
-`{"premise": str, "hypothesis": str, "label": 0|1|2}`.
+"""A task's rows as JSON Lines, each line checked by the task's kind (xlt.tasks): e.g. XNLI's
+`{"premise": str, "hypothesis": str, "label": 0|1|2}`, PAN-X's `{"tokens": [...], "ner_tags": [...]}`.
 
 Read with every row checked, so that a bad line is reported by file and line number before any
 job starts (xlt.cli.precheck) rather than as a traceback from the loss. Light on purpose: no
@@ -9,34 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from xlt.config.schema import TaskConfig
 from xlt.core.errors import ConfigError
+from xlt.tasks import task_kind
 
 
 def columns(task: TaskConfig) -> List[str]:
-    """The columns of a task's rows: its text fields, then `label`."""
-    return [*task.text_fields, "label"]
-
-
-def _label_fix(task: TaskConfig) -> str:
-    ids = [f"{i} ({name})" for i, name in enumerate(task.labels)]
-    return f"use the integer {', '.join(ids[:-1])} or {ids[-1]}"
-
-
-def _problem(row, task: TaskConfig) -> Optional[str]:
-    if not isinstance(row, dict) or any(c not in row for c in columns(task)):
-        has = f" (it has {', '.join(row)}: another task's data?)" if isinstance(row, dict) else ""
-        return f"needs the keys {', '.join(columns(task))} of task={task.name}{has}"
-    for c in task.text_fields:
-        if not isinstance(row[c], str):
-            return f"has {c} {row[c]!r}; it must be a string"
-    label = row["label"]
-    # 1.0 and true compare equal to 1: pandas writes them, and the loss then fails on them.
-    if type(label) is not int or not 0 <= label < len(task.labels):
-        return f"has label {json.dumps(label)}; {_label_fix(task)}"
-    return None
+    """The columns of a task's rows, as its kind reads them."""
+    return task_kind(task).columns(task)
 
 
 def _unique_keys(pairs: list) -> dict:
@@ -64,7 +46,9 @@ def _row(line: str):
 
 def read_jsonl(path: Path, task: TaskConfig) -> Dict[str, list]:
     """Read a task's JSONL file into columns; raises ConfigError naming `path:line` and the fix."""
-    rows: Dict[str, list] = {c: [] for c in columns(task)}
+    kind = task_kind(task)
+    normalise = getattr(kind, "normalise", lambda row, _: row)
+    rows: Dict[str, list] = {c: [] for c in kind.columns(task)}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             where = f"{path}:{number}"
@@ -79,9 +63,19 @@ def read_jsonl(path: Path, task: TaskConfig) -> Dict[str, list]:
                 row = _row(line)
             except ValueError as e:
                 raise ConfigError("data.dir", f"{where} {e}") from None
-            problem = _problem(row, task)
+            problem = kind.row_problem(row, task)
             if problem:
                 raise ConfigError("data.dir", f"{where} {problem}")
+            row = normalise(row, task)
             for c in rows:
                 rows[c].append(row[c])
     return rows
+
+
+def read_local(path: Path, task: TaskConfig) -> Dict[str, list]:
+    """A local split's rows into columns, by its suffix: JSON Lines, or CoNLL-U (xlt.data.conllu)."""
+    if path.suffix == ".conllu":
+        from xlt.data.conllu import read_conllu
+
+        return read_conllu(path, task)
+    return read_jsonl(path, task)

@@ -15,15 +15,16 @@ from typing import Dict, List, Optional
 import datasets
 import pyarrow as pa
 
-from xlt.config.files import SAMPLE_DIR, data_dir_of, task_preset
-from xlt.config.schema import XltConfig
+from xlt.config.files import SAMPLE_DIR, local_file, task_preset
+from xlt.config.schema import TaskConfig, XltConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.cache import disk_cached
-from xlt.data.hub import Pin, dataset_paths, dataset_pin
-from xlt.data.jsonl import columns, read_jsonl
-from xlt.protocols import Part, eval_languages, splits_read, train_parts
+from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_config, hub_reads
+from xlt.data.jsonl import columns, read_jsonl, read_local
+from xlt.protocols import Part, eval_languages, train_parts
+from xlt.tasks import task_kind
 
-CACHE_FORMAT = 3  # bump when the encoding below changes
+CACHE_FORMAT = 4  # bump when the encoding below changes
 
 
 @dataclass
@@ -35,13 +36,13 @@ class EncodedData:
 
 def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> datasets.Dataset:
     if pin is None:
-        return datasets.Dataset.from_dict(read_jsonl(data_dir_of(cfg) / f"{split}.{lang}.jsonl", cfg.task))
+        return datasets.Dataset.from_dict(read_local(local_file(cfg, split, lang), cfg.task))
     import pyarrow.parquet as pq
 
     # Only this split's files: `load_dataset(repo, lang)` would fetch and prepare every split of
     # the language, the 392,702-row translated train split of each target language included.
     try:
-        paths = dataset_paths(pin, lang, split)
+        paths = dataset_paths(pin, hub_config(cfg.task, lang), split)
         table = pa.concat_tables([pq.read_table(path, columns=columns(cfg.task)) for path in paths])
     except ConfigError:
         raise
@@ -82,8 +83,8 @@ def _take(ds: datasets.Dataset, subset: dict, where: str) -> datasets.Dataset:
 
 def _source_id(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> str:
     if pin is not None:  # the commit: a rerun after the repo changed reads the new rows
-        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files[f'{lang}/{split}']}"
-    path = (data_dir_of(cfg) / f"{split}.{lang}.jsonl").resolve()
+        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files[f'{hub_config(cfg.task, lang)}/{split}']}"
+    path = local_file(cfg, split, lang).resolve()
     stat = path.stat()
     return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
 
@@ -100,15 +101,14 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(f"{type(tokenizer).__name__}\n{text}".encode()).hexdigest()
 
 
-def _tokenize(ds: datasets.Dataset, tokenizer, text_fields: List[str], max_length: int) -> datasets.Dataset:
-    def tokenize(batch):
-        # Trailing whitespace would become an extra piece for SentencePiece vocabularies.
-        texts = [[text.strip() for text in batch[name]] for name in text_fields]
-        enc = tokenizer(*texts, truncation=True, max_length=max_length)
-        enc["length"] = [len(ids) for ids in enc["input_ids"]]
-        return enc
+def _tokenize(ds: datasets.Dataset, tokenizer, task: TaskConfig, max_length: int) -> datasets.Dataset:
+    """Rows as model inputs, as the task's kind encodes them (a long sentence may become pieces)."""
+    kind = task_kind(task)
 
-    return ds.map(tokenize, batched=True, batch_size=1000, remove_columns=list(text_fields), desc="tokenizing")
+    def encode(batch):
+        return kind.encode(batch, tokenizer, task, max_length)
+
+    return ds.map(encode, batched=True, batch_size=1000, remove_columns=ds.column_names, desc="tokenizing")
 
 
 def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, split: str, lang: str,
@@ -120,12 +120,13 @@ def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, sp
     key = hashlib.sha256(json.dumps({
         "format": CACHE_FORMAT, "source": _source_id(cfg, pin, split, lang), "selection": subset,
         "tokenizer": tok_id, "max_length": cfg.train.max_length,
+        "kind": [cfg.task.kind, cfg.task.module, cfg.task.label_field],
     }, sort_keys=True).encode()).hexdigest()[:24]
 
     def make() -> datasets.Dataset:
         raw = _load_raw(cfg, pin, split, lang)
         raw = _take(raw.add_column("row", list(range(len(raw)))), subset, f"the {lang} {split} split")
-        ds = _tokenize(raw, tokenizer, cfg.task.text_fields, cfg.train.max_length)
+        ds = _tokenize(raw, tokenizer, cfg.task, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()
 
@@ -134,7 +135,8 @@ def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, sp
 
 def data_pin(cfg: XltConfig) -> Optional[Pin]:
     """The pinned hub dataset a job reads (None for local JSONL and the sample)."""
-    return dataset_pin(cfg.data, cfg.task.hub_files, splits_read(cfg)) if cfg.data.source == "hub" else None
+    return dataset_pin(cfg.data, cfg.task.hub_files, hub_reads(cfg)) if cfg.data.source == "hub" else None
+
 
 
 def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> EncodedData:
@@ -162,21 +164,20 @@ def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> Encode
 def split_rows(cfg: XltConfig, pin: Optional[Pin], lang: str, split: str) -> Optional[int]:
     """Rows in a (language, split) where that is cheap to know (local files), else None."""
     if pin is None:
-        with open(data_dir_of(cfg) / f"{split}.{lang}.jsonl", encoding="utf-8") as f:
-            return sum(1 for line in f if line.strip())
+        return len(next(iter(read_local(local_file(cfg, split, lang), cfg.task).values())))
     if not Path(pin.repo_id).is_dir():
         return None  # on the hub: the job finds out, after its download
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, lang, split))
+    return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, hub_config(cfg.task, lang), split))
 
 
 def _check_columns(cfg: XltConfig, pin: Pin) -> None:
     """A local copy of a dataset repo holds the task's columns (task=pawsx on XNLI's files, say)."""
     import pyarrow.parquet as pq
 
-    for lang, split in splits_read(cfg):
-        for path in dataset_paths(pin, lang, split):
+    for config, split in hub_reads(cfg):
+        for path in dataset_paths(pin, config, split):
             names = pq.read_schema(path).names
             if any(c not in names for c in columns(cfg.task)):
                 raise ConfigError("data.hub_id", f"{path} has the columns {', '.join(names)}; task={cfg.task.name} "

@@ -1,12 +1,14 @@
-"""Encoders with a classification head over a task's labels: from the hub, a local directory,
+"""Encoders with the head of a task's kind over its labels: from the hub, a local directory,
 or tiny (a random BERT with a WordPiece vocabulary built from the bundled sample)."""
 from __future__ import annotations
 
-from typing import Iterable, List, Tuple
+from types import ModuleType
+from typing import Iterable, List, Optional, Tuple
 
 from xlt.config.schema import ModelConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.hub import ModelSource
+from xlt.tasks import sentence_classification
 
 
 def _label_maps(labels: List[str]) -> dict:
@@ -74,10 +76,13 @@ def load_tokenizer(cfg: ModelConfig, source: ModelSource):
         raise ConfigError("model.path", f"cannot load the tokenizer of {_where(source)}: {first_line(e)}") from e
 
 
-def load_model(cfg: ModelConfig, source: ModelSource, tokenizer, labels: List[str]) -> Tuple[object, List[str]]:
-    """The classifier over `labels` and the names of its parameters that were newly initialised."""
+def load_model(cfg: ModelConfig, source: ModelSource, tokenizer, labels: List[str],
+               kind: Optional[ModuleType] = None) -> Tuple[object, List[str]]:
+    """The model with the head of the task's kind (xlt.tasks; default: sentence classification)
+    over `labels`, and the names of its parameters that were newly initialised."""
+    kind = kind or sentence_classification
     if cfg.source == "tiny":
-        from transformers import BertConfig, BertForSequenceClassification
+        from transformers import BertConfig
 
         shape = cfg.tiny
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=shape.hidden_size,
@@ -85,12 +90,10 @@ def load_model(cfg: ModelConfig, source: ModelSource, tokenizer, labels: List[st
                             intermediate_size=shape.intermediate_size,
                             pad_token_id=tokenizer.pad_token_id, **_label_maps(labels))
         # A random encoder stands in for a pretrained one: nothing counts as "missing".
-        return BertForSequenceClassification(config), []
-
-    from transformers import AutoModelForSequenceClassification
+        return kind.model_class(tiny=True)(config), []
 
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
+        model, info = kind.model_class(tiny=False).from_pretrained(
             source.path, revision=source.revision, output_loading_info=True, **_label_maps(labels))
     except OSError as e:
         raise ConfigError("model.path", f"cannot load {_where(source)}: {first_line(e)}") from e

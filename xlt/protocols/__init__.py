@@ -18,12 +18,13 @@ from typing import List, Tuple
 from omegaconf import DictConfig
 
 from xlt.config import plugins
-from xlt.config.files import data_dir_of
+from xlt.config.files import LOCAL_SUFFIX, data_dir_of, local_file
 from xlt.config.schema import XltConfig
 from xlt.config.validate import validate
 from xlt.core.errors import ConfigError
 from xlt.protocols import _base
 from xlt.protocols._base import Part, targets
+from xlt.tasks import metric_of
 
 __all__ = ["Part", "check", "dev_languages", "eval_languages", "expand", "jsonl_files",
            "protocol_of", "selection", "selection_languages", "splits_read", "targets", "train_parts",
@@ -76,7 +77,7 @@ def selection(cfg: XltConfig) -> str:
     """What selects a job's tested weights, and why: logged with its run."""
     if cfg.train.select != "dev":
         return f"train.select={cfg.train.select}"
-    return f"{'+'.join(dev_languages(cfg))} validation accuracy ({protocol_of(cfg).SELECTION})"
+    return f"{'+'.join(dev_languages(cfg))} validation {metric_of(cfg.task)} ({protocol_of(cfg).SELECTION})"
 
 
 def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
@@ -89,7 +90,7 @@ def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
 
 def jsonl_files(cfg: XltConfig) -> List[Path]:
     """The JSONL files a job with local data reads."""
-    return [data_dir_of(cfg) / f"{split}.{lang}.jsonl" for lang, split in splits_read(cfg)]
+    return [local_file(cfg, split, lang) for lang, split in splits_read(cfg)]
 
 
 def check(cfg: XltConfig) -> XltConfig:
@@ -124,7 +125,7 @@ def _check_files(cfg: XltConfig) -> None:
         return
     data_dir = data_dir_of(cfg)
     if not data_dir.is_dir():
-        raise ConfigError("data.dir", f"JSONL directory {str(data_dir)!r} does not exist")
+        raise ConfigError("data.dir", f"local data directory {str(data_dir)!r} does not exist")
     missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
     if missing and cfg.data.source == "sample":
         raise ConfigError("data", f"protocol {cfg.protocol.name} reads {', '.join(missing)}, which the bundled sample "
@@ -132,7 +133,7 @@ def _check_files(cfg: XltConfig) -> None:
                                   "data=xnli (the hub) or data.hub_id=DIR (a copy of the dataset repo)")
     if missing:
         raise ConfigError("data.dir", f"{str(data_dir)!r} lacks {', '.join(missing)} (protocol {cfg.protocol.name}); "
-                                      "files are named {split}.{lang}.jsonl")
+                                      f"files are named {{split}}.{{lang}}.{LOCAL_SUFFIX[cfg.data.source]}")
 
 
 def validate_job(cfg: DictConfig | XltConfig) -> XltConfig:

@@ -1,5 +1,5 @@
 """The report's charts (PNG, matplotlib): a colour per configuration (technique and swept values),
-a line style per model, one panel per language; chance drawn on every accuracy axis, an error bar
+a line style per model, one panel per language; chance drawn on every accuracy axis (F1 has none), an error bar
 (the 95% interval) on every point, and y-axes never narrower than the intervals they show."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 from xlt.core.metrics import TARGET_MEAN, metric_name
 
 STYLES = ["-", "--", ":", "-."]
-MIN_SPAN = 0.10  # the narrowest accuracy range a heatmap colours over
+MIN_SPAN = 0.10  # the narrowest score range a heatmap colours over
 
 
 def _pyplot():
@@ -47,20 +47,23 @@ def chance_line(ax, chance: Optional[float]) -> None:
 
 def curves_by_language(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: str, path: Path,
                        fields: List[str] = (), chance: Optional[float] = None) -> Path:
-    """Validation accuracy per language (and the target mean, its own panel) against `x`: step or seconds."""
+    """Validation scores per language (and the target mean, its own panel) against `x`: step or
+    seconds; the metric is the one `curves` holds (`validation/<lang>/<metric>`)."""
     return _save(draw_curves(runs, curves, langs, x, list(fields), chance), path)
 
 
 def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: str, fields: List[str],
                 chance: Optional[float]):
     plt = _pyplot()
+    validation = curves.loc[curves["metric"].str.startswith("validation/"), "metric"]
+    metric = validation.iloc[0].rsplit("/", 1)[-1] if len(validation) else "accuracy"
     panels = langs + [TARGET_MEAN]
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
     colours, styles = _legend_keys(runs, fields)
     for ax, lang in zip(axes.flat, panels):
-        name = metric_name("validation", "accuracy", lang)
+        name = metric_name("validation", metric, lang)
         for _, run in runs.iterrows():
             points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == name)]
             if not points.empty:
@@ -77,7 +80,7 @@ def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: s
         low, high = min(values.min(), chance or 1.0), max(values.max(), chance or 0.0)
         middle, half = (low + high) / 2, max(high - low, MIN_SPAN) / 2 + MARGIN
         axes[0][0].set_ylim(max(0.0, middle - half), min(1.0, middle + half))
-    axes[0][0].set_ylabel("validation accuracy")
+    axes[0][0].set_ylabel(f"validation {metric}")
     _legend(fig, axes)
     return fig
 
@@ -97,8 +100,8 @@ def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path, fields: 
     return _save(fig, path)
 
 
-def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
-    """Model x language test accuracy, one heatmap per technique (`table`: technique -> frame)."""
+def heatmaps(table: Dict[str, pd.DataFrame], path: Path, metric: str = "accuracy") -> Path:
+    """Model x language test `metric`, one heatmap per technique (`table`: technique -> frame)."""
     plt = _pyplot()
     models = sorted(set().union(*(frame.index for frame in table.values())))
     table = {t: frame.reindex(models) for t, frame in table.items()}  # rows align: one set of labels
@@ -119,16 +122,17 @@ def heatmaps(table: Dict[str, pd.DataFrame], path: Path) -> Path:
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < (low + high) / 2 else "k",
                     fontsize=8)
         ax.set_title(technique)
-    fig.colorbar(image, ax=list(axes[0]), label="test accuracy")
+    fig.colorbar(image, ax=list(axes[0]), label=f"test {metric}")
     return _save(fig, path)
 
 
-def by_hyperparameter(points: pd.DataFrame, field: str, path: Path, chance: Optional[float] = None) -> Path:
-    """Mean target-language test accuracy against one swept field, per model and technique."""
-    return _save(draw_by_field(points, field, chance), path)
+def by_hyperparameter(points: pd.DataFrame, field: str, path: Path, chance: Optional[float] = None,
+                      metric: str = "accuracy") -> Path:
+    """Mean target-language test `metric` against one swept field, per model and technique."""
+    return _save(draw_by_field(points, field, chance, metric), path)
 
 
-def draw_by_field(points: pd.DataFrame, field: str, chance: Optional[float]):
+def draw_by_field(points: pd.DataFrame, field: str, chance: Optional[float], metric: str = "accuracy"):
     """`points`: model, technique, `field`, mean, low, high (the 95% interval; NaN where unknown)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -142,7 +146,7 @@ def draw_by_field(points: pd.DataFrame, field: str, chance: Optional[float]):
                     linestyle=styles[model], label=f"{model} {technique}")
     chance_line(ax, chance)
     _honest_ylim(ax, points, chance)
-    ax.set_xlabel(field), ax.set_ylabel("mean target-language test accuracy"), ax.grid(alpha=0.3)
+    ax.set_xlabel(field), ax.set_ylabel(f"mean target-language test {metric}"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
     return fig
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN
 from xlt.report.results import CONDITIONS, COVERS, varied_fields
-from xlt.report.significance import Difference, compare
+from xlt.report.significance import Difference, Examples, compare
 
 SEED = "train.seed"
 
@@ -60,11 +60,12 @@ class SweepScores:
     """The finished runs of a sweep, read once for every finding."""
     done: pd.DataFrame  # one row per finished run
     test: pd.DataFrame  # their test rows of the tidy table, one per language and the target mean
-    scores: pd.DataFrame  # `done` with `score`: the mean target-language test accuracy
+    scores: pd.DataFrame  # `done` with `score`: the mean target-language test value of `metric`
     hyper: List[str]  # the fields the runs vary in, the seed aside
     noise: Optional[float]  # seed noise, where some configuration has several seeds
     train_language: str
-    correct: Optional[pd.DataFrame] = None  # per test row and run: right or not (significance.correctness)
+    examples: Optional[Examples] = None  # per test item and run: its counts (significance.Examples)
+    metric: str = "accuracy"  # the runs' headline metric (xlt.tasks)
 
     @property
     def techniques(self) -> List[str]:
@@ -77,7 +78,7 @@ class SweepScores:
     def versus(self, a: pd.DataFrame, b: pd.DataFrame) -> Optional[Dict[str, Difference]]:
         """The paired comparison of two sets of runs (rows of `scores`), or None without predictions."""
         targets = [lang for lang in self.langs if lang != self.train_language]
-        return compare(self.correct, sides(a), sides(b), self.langs, targets)
+        return compare(self.examples, sides(a), sides(b), self.langs, targets)
 
     def verdict(self, a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> str:
         """`A beats B by N points ...`, `A leads B ... on these test items ...: no verdict` (one seed
@@ -85,14 +86,14 @@ class SweepScores:
         mean_a, mean_b, diff = a["score"].mean(), b["score"].mean(), a["score"].mean() - b["score"].mean()
         d = self.versus(a, b)
         if d is None:
-            return (f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test accuracy "
+            return (f"{name_a} beats {name_b} by {_pts(diff)} of mean target-language test {self.metric} "
                     f"({mean_a:.3f} vs {mean_b:.3f}; {len(a)} and {len(b)} runs)"
                     f"{_caution(diff, self.noise, [len(a), len(b)])}")
         pooled = d[TARGET_MEAN]
         per_lang = ", ".join(f"{lang} {100 * d[lang].diff:+.1f}{'*' if d[lang].significant else ''}"
                              for lang in self.langs if lang in d)
         why = f"95% interval {pooled.interval()} over {pooled.sizes()}"
-        what = "of mean target-language test accuracy"
+        what = f"of mean target-language test {self.metric}"
         if pooled.significant:
             most = max((lang for lang in d if lang not in (TARGET_MEAN, self.train_language)),
                        key=lambda lang: d[lang].diff, default=None)
@@ -103,7 +104,7 @@ class SweepScores:
                     f"the seeds' variance is not in the interval: no verdict on the configurations "
                     f"(rerun with {SEED}=1,2,3)")
         else:
-            head = f"{name_a} and {name_b} are within noise of each other on mean target-language test accuracy"
+            head = f"{name_a} and {name_b} are within noise of each other on mean target-language test {self.metric}"
             why += (f"; underpowered below {_pts(pooled.detectable)}: the smallest difference these items and "
                     "seeds detect with 80% power")
         return f"{head} ({mean_a:.3f} vs {mean_b:.3f}; {why}; per language, points, * significant: {per_lang})"
@@ -116,9 +117,9 @@ def healthy(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
-             correct: Optional[pd.DataFrame] = None) -> List[str]:
+             examples: Optional[Examples] = None, metric: str = "accuracy") -> List[str]:
     """Sentences about the finished runs of a sweep (`runs`: one row per run; `tidy`: results;
-    `correct`: their per-example correctness, for the significance tests)."""
+    `examples`: their per-item counts, for the significance tests; `metric`: what `score` is)."""
     finished, done = runs[runs["status"] == "FINISHED"], healthy(runs)
     if finished.empty:
         return ["No run finished: nothing to compare."]
@@ -127,20 +128,20 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
         return [f"No finding: every finished run ({broken}) carries an alarm (Alarms below: it learned nothing, "
                 "or its numbers are broken), and such runs rank nothing."]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
-    if test["accuracy"].isna().all():
+    if test["score"].isna().all():
         return ["No run finished: nothing to compare."]
-    score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
+    score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["score"]
     scores = done.assign(score=done["run_id"].map(score)).dropna(subset=["score"])
     hyper = varied_fields(runs)
     config = ["model", "technique", *hyper, *([COVERS] if COVERS in scores else [])]
-    s = SweepScores(done, test, scores, hyper, seed_noise(scores, config), train_language, correct)
+    s = SweepScores(done, test, scores, hyper, seed_noise(scores, config), train_language, examples, metric)
     out: List[str] = [f"{broken} of {len(finished)} finished runs are left out of these findings: their alarms "
                       "say their numbers are broken (Alarms below)."] if broken else []
     for finding in (_techniques, _protocols, _languages, _best_model, _variation, _time, _hyperparameters):
         out += finding(s)
     if s.noise is not None:
         out.append(f"Seed noise: runs that differ only by train.seed differ by {_pts(s.noise)} "
-                   "(standard deviation of the mean target-language test accuracy).")
+                   f"(standard deviation of the mean target-language test {s.metric}).")
     return out
 
 
@@ -171,13 +172,13 @@ def _per_model(s: SweepScores, field: str) -> List[str]:
             names = " and ".join([winner, *others])
             runs = " and ".join(str(counts[t]) for t in [winner, *others])
             out.append(f"On {model}, {names} tie at {means[winner]:.3f} mean target-language "
-                       f"test accuracy ({runs} runs).")
+                       f"test {s.metric} ({runs} runs).")
             continue
         wins[winner] += 1
         for loser in others:
             if loser in ties:
                 out.append(f"On {model}, {winner} and {loser} tie at {means[winner]:.3f} mean target-language "
-                           f"test accuracy ({counts[winner]} and {counts[loser]} runs).")
+                           f"test {s.metric} ({counts[winner]} and {counts[loser]} runs).")
                 continue
             out.append(f"On {model}, " + s.verdict(group[group[field] == winner],
                                                    group[group[field] == loser], winner, loser) + ".")
@@ -190,34 +191,36 @@ def _per_model(s: SweepScores, field: str) -> List[str]:
 
 def _languages(s: SweepScores) -> List[str]:
     """Languages, best first; none ranked where their spread is within the noise of one cell."""
-    langs = s.test[s.test["lang"] != TARGET_MEAN].groupby("lang")["accuracy"].mean().sort_values(ascending=False)
+    langs = s.test[s.test["lang"] != TARGET_MEAN].groupby("lang")["score"].mean().sort_values(ascending=False)
     if len(langs) < 2:
         return []
     runs = f"over {len(s.scores)} runs"
     ranking = ", ".join(f"{lang} {acc:.3f}" for lang, acc in langs.items())
     noise = _language_noise(s, langs)
     if noise is not None and langs.iloc[0] - langs.iloc[-1] < noise:
-        return [f"Languages by mean test accuracy {runs}: {ranking}; all within noise of each other (two languages "
+        return [f"Languages by mean test {s.metric} {runs}: {ranking}; all within noise of each other (two languages "
                 f"differ significantly only by {_pts(noise)} or more at these test sizes): no ranking."]
     top = [lang for lang, acc in langs.items() if f"{acc:.3f}" == f"{langs.iloc[0]:.3f}"]  # equal as stated
     if len(top) == len(langs):
-        return [f"Languages by mean test accuracy {runs}: all {len(langs)} tie at {langs.iloc[0]:.3f}."]
+        return [f"Languages by mean test {s.metric} {runs}: all {len(langs)} tie at {langs.iloc[0]:.3f}."]
     if len(top) > 1:
         where = f"{', '.join(top)} tie for first"
     elif top[0] == s.train_language:
         where = f"{s.train_language}, the training language, first"
     else:
         where = f"{top[0]} first, ahead of {s.train_language}, the training language"
-    return [f"Languages by mean test accuracy {runs}: {ranking} ({where}; last: {langs.index[-1]})."]
+    return [f"Languages by mean test {s.metric} {runs}: {ranking} ({where}; last: {langs.index[-1]})."]
 
 
 def _language_noise(s: SweepScores, langs: pd.Series) -> Optional[float]:
     """The half-width of the 95% interval of a difference between two languages' accuracies, from
     the test rows a language has (binomial, per run, averaged over the runs); None without rows."""
-    if s.correct is None:
+    if s.examples is None:
         return None
-    rows = s.correct[[c for c in s.correct.columns if c in set(s.scores["run_id"])]]
-    per_lang = rows.notna().groupby(level=0).sum().mean(axis=1)  # rows per language and run
+    counted = [s.examples.stats[r] for r in s.scores["run_id"] if r in s.examples]
+    if not counted:
+        return None
+    per_lang = pd.concat([frame.groupby(level=0).size() for frame in counted], axis=1).mean(axis=1)  # items a language
     n = per_lang.reindex(langs.index).dropna()
     if n.empty or (n <= 0).any():
         return None
@@ -233,7 +236,7 @@ def _best_model(s: SweepScores) -> List[str]:
     means = by_model.mean().sort_values(ascending=False)
     first, second = means.index[0], means.index[1]
     verdict = s.verdict(s.scores[s.scores["model"] == first], s.scores[s.scores["model"] == second], first, second)
-    return [f"Best model: {first}, mean target-language test accuracy {means.iloc[0]:.3f} over "
+    return [f"Best model: {first}, mean target-language test {s.metric} {means.iloc[0]:.3f} over "
             f"{by_model.size()[first]} runs; {verdict}."]
 
 
@@ -244,10 +247,10 @@ def _variation(s: SweepScores) -> List[str]:
         return []
     out = []
     for technique, group in per_lang.groupby("technique"):
-        across_langs = group.groupby("run_id")["accuracy"].std().mean()
+        across_langs = group.groupby("run_id")["score"].std().mean()
         model_means = s.scores[s.scores["technique"] == technique].groupby("model")["score"].mean()
         across_models = f", across models by {_pts(model_means.std())}" if len(model_means) > 1 else ""
-        out.append(f"{technique}: test accuracy varies across languages by {_pts(across_langs)} "
+        out.append(f"{technique}: test {s.metric} varies across languages by {_pts(across_langs)} "
                    f"(standard deviation within a run){across_models}.")
     return out
 

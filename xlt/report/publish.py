@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from xlt.core import tags
-from xlt.core.metrics import TARGET_ACCURACY
+from xlt.core.metrics import headline_metric, target_metric, target_score
 from xlt.report.render import Report
 from xlt.report.results import find_runs
 
@@ -34,12 +34,13 @@ def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path, stat
     parent_id = parent.info.run_id
     for run in runs:
         client.set_tag(run.info.run_id, tags.PARENT, parent_id)
-    scores = [r.data.metrics.get(TARGET_ACCURACY) for r in runs if r.info.status == "FINISHED"]
+    scores = [target_score(r) for r in runs if r.info.status == "FINISHED"]
     scores = [s for s in scores if s is not None]
+    metric = headline_metric(runs[0].data.tags)
     metrics = {f"runs/{status.lower()}": sum(r.info.status == status for r in runs)
                for status in ("FINISHED", "FAILED", "KILLED")}
     if scores:
-        metrics[TARGET_ACCURACY + "_best"] = max(scores)
+        metrics[target_metric(metric) + "_best"] = max(scores)
     for name, value in metrics.items():
         client.log_metric(parent_id, name, value)
     client.log_artifacts(parent_id, str(out), "report")

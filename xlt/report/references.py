@@ -1,4 +1,4 @@
-"""Published accuracies for the presets' models, shipped as `references.csv`, every number with
+"""Published scores (each in its task's metric) for the presets' models, shipped as `references.csv`, every number with
 its source (paper and table, or model card). The report sets the runs of a model beside the
 reference of the same task, protocol and model (the hub id in `model.path`), per language, and
 says where their training budget differs from the reference's.
@@ -40,11 +40,12 @@ def beside_references(runs: List) -> Tuple[List[List[str]], List[str]]:
             continue
         name = members[0].data.params.get("model", key[2])
         for ref in published.itertuples():
-            values = [r.data.metrics.get(metric_name("test", "accuracy", ref.lang)) for r in members]
+            values = [r.data.metrics.get(metric_name("test", ref.metric, ref.lang)) for r in members]
             values = [100 * v for v in values if v is not None]
             mean = sum(values) / len(values) if values else None
-            rows.append([name, technique, ref.lang, f"{ref.accuracy:.1f}", f"{mean:.1f}" if mean is not None else "-",
-                         f"{mean - ref.accuracy:+.1f}" if mean is not None else "-", ref.source])
+            rows.append([name, technique, ref.lang, f"{ref.metric} {ref.value:.1f}",
+                         f"{mean:.1f}" if mean is not None else "-",
+                         f"{mean - ref.value:+.1f}" if mean is not None else "-", ref.source])
         notes.append(_budget(name, technique, members, published))
     return rows, notes
 

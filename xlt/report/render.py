@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import logging
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from xlt.config import TaskConfig
 from xlt.core import tags
 from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
@@ -17,8 +19,9 @@ from xlt.report import charts
 from xlt.report.findings import PROTOCOL, findings, sides
 from xlt.report.header import what_ran
 from xlt.report.references import HEAD, beside_references
-from xlt.report.results import languages_of, load_curves, results_from_runs, run_table, varied_fields
-from xlt.report.significance import METHOD, cell_interval, compare, correctness
+from xlt.report.results import languages_of, load_curves, report_metric, results_from_runs, run_table, varied_fields
+from xlt.report.significance import METHOD, Examples, cell_interval, compare
+from xlt.tasks import task_kind
 
 log = logging.getLogger(__name__)
 METHOD_NOTE = (
@@ -46,7 +49,7 @@ def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], tra
     hyper = varied_fields(runs)
     done = runs[runs["status"] == "FINISHED"]
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
-    wide = test.pivot_table(index="run_id", columns="lang", values="accuracy")
+    wide = test.pivot_table(index="run_id", columns="lang", values="score")
     if train_language in wide and TARGET_MEAN in wide:
         wide["gap"] = wide[train_language] - wide[TARGET_MEAN]
     wide = done.set_index("run_id")[["model", "technique", *hyper]].join(wide)
@@ -63,9 +66,9 @@ def accuracy_table(runs: pd.DataFrame, tidy: pd.DataFrame, langs: List[str], tra
 class Cells:
     """The table's numbers: each cell's interval, and which cell of a column is significantly best."""
 
-    def __init__(self, rows: pd.DataFrame, columns: List[str], correct: Optional[pd.DataFrame], langs: List[str],
+    def __init__(self, rows: pd.DataFrame, columns: List[str], examples: Optional[Examples], langs: List[str],
                  train_language: str, runs: pd.DataFrame):
-        self.rows, self.columns, self.correct, self.runs = rows, columns, correct, runs.set_index("run_id")
+        self.rows, self.columns, self.examples, self.runs = rows, columns, examples, runs.set_index("run_id")
         self.targets = [lang for lang in langs if lang != train_language]
 
     def _sides(self, i) -> List[List[str]]:
@@ -78,14 +81,13 @@ class Cells:
         if column == "gap":
             return None
         values = self.rows.at[i, column].dropna()  # the row's runs that tested this column
-        rows = None
-        if self.correct is not None and len(values) == 1 and values.index[0] in self.correct:
-            part = self.correct[values.index[0]]
-            rows = part[part.index.get_level_values(0).isin(self._langs_of(column))].dropna().to_numpy()
-        return cell_interval(list(values), rows)
+        counts = None
+        if self.examples is not None and len(values) == 1 and values.index[0] in self.examples:
+            counts = self.examples.counts(values.index[0], self._langs_of(column))
+        return cell_interval(list(values), counts, self.examples and self.examples.score)
 
     def best(self) -> Dict[str, int]:
-        """accuracy column -> the row that is best and, where the runs have predictions, significantly
+        """score column -> the row that is best and, where the runs have predictions, significantly
         ahead of the next row: a best within noise is no best. (The gap has no test: never bold.)"""
         out = {}
         for c in self.columns:
@@ -94,7 +96,7 @@ class Cells:
                 continue
             order = means.sort_values(ascending=False).index
             first, second = order[0], order[1]
-            test = compare(self.correct, self._sides(first), self._sides(second), [], self._langs_of(c))
+            test = compare(self.examples, self._sides(first), self._sides(second), [], self._langs_of(c))
             if test is None or test[TARGET_MEAN].significant:
                 out[c] = first
         return out
@@ -134,14 +136,16 @@ class Report:
         self.train_language = next((r.data.params["data.train_language"] for r in runs
                                     if "data.train_language" in r.data.params), "en")
         self.rows, self.columns = accuracy_table(self.runs, self.tidy, self.langs, self.train_language)
-        self.correct = _correctness(tracking_uri, [r for r in runs if r.info.status == "FINISHED"])
-        self.cells = Cells(self.rows, self.columns, self.correct, self.langs, self.train_language, self.runs)
-        self.findings = findings(self.runs, self.tidy, self.train_language, self.correct)
+        self.metric = report_metric(runs)
+        self.examples = _examples(tracking_uri, [r for r in runs if r.info.status == "FINISHED"], self.metric)
+        self.cells = Cells(self.rows, self.columns, self.examples, self.langs, self.train_language, self.runs)
+        self.findings = findings(self.runs, self.tidy, self.train_language, self.examples, self.metric)
         self.problems = self._problems(outcomes)
         self.header = what_ran(runs, tracking_uri, self.train_language, command)
         self.references, self.budgets = beside_references(runs)
         labels = next((r.data.params["task.labels"] for r in runs if r.data.params.get("task.labels")), "")
-        self.chance = 1 / len(labels.split(",")) if labels else None  # a uniform guess over the labels
+        # A uniform guess over the labels, where the metric is accuracy over them (F1 has no such line).
+        self.chance = 1 / len(labels.split(",")) if labels and self.metric == "accuracy" else None
         self.alarms = [(r.info.run_name, r.info.run_id, alarm) for r in runs
                        for alarm in filter(None, r.data.tags.get(tags.ALARMS, "").split("; "))]
 
@@ -155,30 +159,30 @@ class Report:
 
     def charts(self, out: Path) -> Dict[str, Path]:
         done = self.runs[self.runs["status"] == "FINISHED"]
-        names = ["train/loss"] + [f"validation/{lang}/accuracy" for lang in self.langs + [TARGET_MEAN]]
+        names = ["train/loss"] + [f"validation/{lang}/{self.metric}" for lang in self.langs + [TARGET_MEAN]]
         curves = load_curves(self.tracking_uri, [r for r in self.mlflow_runs if r.info.status == "FINISHED"], names)
         made = {}
         if done.empty:
             return made
         fields = varied_fields(done)
-        made["Validation accuracy by step"] = charts.curves_by_language(
+        made[f"Validation {self.metric} by step"] = charts.curves_by_language(
             done, curves, self.langs, "step", out / "validation_by_step.png", fields, self.chance)
-        made["Validation accuracy by wall-clock time"] = charts.curves_by_language(
+        made[f"Validation {self.metric} by wall-clock time"] = charts.curves_by_language(
             done, curves, self.langs, "seconds", out / "validation_by_time.png", fields, self.chance)
         made["Training loss"] = charts.training_loss(done, curves, out / "training_loss.png", fields)
         test = self.tidy[(self.tidy["split"] == "test") & self.tidy["run_id"].isin(done["run_id"])]
         # A row per model, and per protocol where the runs differ in it.
         row = test["model"] + (" " + test[PROTOCOL].astype(str) if PROTOCOL in test else "")
-        pivots = {t: g.assign(row=row[g.index]).pivot_table(index="row", columns="lang", values="accuracy")
+        pivots = {t: g.assign(row=row[g.index]).pivot_table(index="row", columns="lang", values="score")
                   for t, g in test.groupby("technique")}
         heat = {t: frame[[c for c in self.langs + [TARGET_MEAN] if c in frame]] for t, frame in pivots.items()}
-        made["Test accuracy, model x language"] = charts.heatmaps(heat, out / "heatmap.png")
-        score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["accuracy"]
+        made[f"Test {self.metric}, model x language"] = charts.heatmaps(heat, out / "heatmap.png", self.metric)
+        score = test[test["lang"] == TARGET_MEAN].set_index("run_id")["score"]
         scores = done.assign(score=done["run_id"].map(score))
         for field in fields:
             if scores[field].nunique() > 1:
-                made[f"Accuracy by {field}"] = charts.by_hyperparameter(self._field_points(scores, field), field,
-                                                                        out / f"by_{field}.png", self.chance)
+                made[f"{self.metric.capitalize()} by {field}"] = charts.by_hyperparameter(
+                    self._field_points(scores, field), field, out / f"by_{field}.png", self.chance, self.metric)
         return made
 
     def _field_points(self, scores: pd.DataFrame, field: str) -> pd.DataFrame:
@@ -188,10 +192,10 @@ class Report:
         rows = []
         for (model, technique, value), group in scores.groupby(["model", "technique", field]):
             one = None
-            if len(group) == 1 and self.correct is not None and group["run_id"].iloc[0] in self.correct:
-                part = self.correct[group["run_id"].iloc[0]]
-                one = part[part.index.get_level_values(0).isin(targets)].dropna().to_numpy()
-            low, high = cell_interval(list(group["score"]), one) or (float("nan"), float("nan"))
+            if len(group) == 1 and self.examples is not None and group["run_id"].iloc[0] in self.examples:
+                one = self.examples.counts(group["run_id"].iloc[0], targets)
+            low, high = cell_interval(list(group["score"]), one, self.examples and self.examples.score) or \
+                (float("nan"), float("nan"))
             rows.append({"model": model, "technique": technique, field: value, "mean": group["score"].mean(),
                          "low": low, "high": high})
         return pd.DataFrame(rows)
@@ -202,9 +206,11 @@ class Report:
         images = self.charts(out)
         counts = self.runs["status"].value_counts()
         tally = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
-        intro = (f"{len(self.runs)} runs ({tally}); test accuracy with the weights `train.select` chose, the mean "
-                 "of the runs sharing a row ± half its 95% interval (t over several runs, Wilson over one run's "
-                 f"test rows); gap = {self.train_language} minus the target mean; bold: the best of a column where "
+        one_run = "Wilson over one run's test rows" if self.metric == "accuracy" else \
+            "the bootstrap over one run's test items"
+        intro = (f"{len(self.runs)} runs ({tally}); test {self.metric} with the weights `train.select` chose, the "
+                 f"mean of the runs sharing a row ± half its 95% interval (t over several runs, {one_run}); gap = "
+                 f"{self.train_language} minus the target mean; bold: the best of a column where "
                  f"it is significantly ahead of the next ({METHOD}).")
         table = _table_text(self.cells, lambda s: f"**{s}**") if not self.rows.empty else None
         md = [f"# {self.title}", "", "## What ran", ""] + [f"- {line}" for line in self.header]
@@ -260,11 +266,23 @@ th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></hea
 """
 
 
-def _correctness(tracking_uri: str, runs: List) -> Optional[pd.DataFrame]:
-    """Each finished run's per-example correctness (the runs that kept predictions), or None."""
-    from xlt.tracking.predictions import load_predictions
+def _examples(tracking_uri: str, runs: List, metric: str) -> Optional[Examples]:
+    """Each finished run's per-item counts (the runs that kept predictions) and how their task's kind
+    scores `metric` from summed counts; None where no run kept them."""
+    from xlt.tracking.predictions import load_statistics
 
-    found = {r.info.run_id: load_predictions(tracking_uri, r.info.run_id) for r in runs}
+    found = {r.info.run_id: load_statistics(tracking_uri, r.info.run_id) for r in runs}
     found = {run_id: frame for run_id, frame in found.items() if frame is not None}
-    return correctness(found) if found else None
+    if not found:
+        return None
+    kind = task_kind(_task_of(runs))
+    return Examples(found, functools.partial(kind.score, metric))
+
+
+def _task_of(runs: List) -> TaskConfig:
+    """The runs' task, as far as scoring needs it: its kind (runs made before task kinds: sentences)."""
+    params = runs[0].data.params
+    return TaskConfig(name=params.get("task.name", "task"), labels=[], text_fields=[], languages=[], hub_id="",
+                      kind=params.get("task.kind") or TaskConfig.kind,
+                      module=None if params.get("task.module") in (None, "None") else params["task.module"])
 

@@ -5,7 +5,9 @@
 
 `load_results` gives one row per run x split x language: the run's identity (id, name, status,
 sweep, job), its model and technique, the seed and every field the runs differ in, then the final
-accuracy and loss. `load_curves` gives the metric histories behind the report's charts.
+value of every metric its task logs (accuracy; f1, precision, recall for token tasks), its
+headline `metric` (the one that selected its weights: xlt.tasks) and that metric's value `score`,
+and loss. `load_curves` gives the metric histories behind the report's charts.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from typing import Dict, Iterable, List, Optional
 import pandas as pd
 
 from xlt.core import tags
-from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, metric_name, parse_metric_name
+from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, headline_metric, metric_name, parse_metric_name
 from xlt.tracking.heartbeat import died, seen_status, silence
 
 SPLITS = ("test", "test_last", "validation")
+METRICS = ("accuracy", "f1", "precision", "recall")  # the tasks' metrics a results table carries as columns
 # Params that describe a run but are no experimental choice, or repeat `model`/`technique`/`task.name`.
 # Content hashes, commits, paths and ids are never swept fields, whatever their values.
 _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",
@@ -122,16 +125,24 @@ def results_from_runs(runs: List) -> pd.DataFrame:
     langs = languages_of(runs) + [TARGET_MEAN]
     rows = []
     for r in runs:
-        m = r.data.metrics
+        m, metric = r.data.metrics, headline_metric(r.data.tags)
         for split in SPLITS:
             for lang in langs:
-                accuracy = m.get(metric_name(split, "accuracy", lang))
-                loss = m.get(metric_name(split, "loss", lang))
-                rows.append({"run_id": r.info.run_id, "split": split, "lang": lang,
-                             "accuracy": accuracy, "loss": loss})
+                values = {name: m.get(metric_name(split, name, lang)) for name in METRICS}
+                rows.append({"run_id": r.info.run_id, "split": split, "lang": lang, "metric": metric,
+                             "score": m.get(metric_name(split, metric, lang)), **values,
+                             "loss": m.get(metric_name(split, "loss", lang))})
     tidy = pd.DataFrame(rows).join(table, on="run_id")
     front = ["run_id", "run_name", "status", "model", "technique"]
-    return tidy[front + [c for c in table.columns if c not in front] + ["split", "lang", "accuracy", "loss"]]
+    logged = [name for name in METRICS if tidy[name].notna().any()] or ["accuracy"]
+    return tidy[front + [c for c in table.columns if c not in front] + ["split", "lang", "metric", "score", *logged,
+                                                                        "loss"]]
+
+
+def report_metric(runs: List) -> str:
+    """The metric a report scores its runs by: their headline metric (the most common, if mixed)."""
+    counts = pd.Series([headline_metric(r.data.tags) for r in runs])
+    return str(counts.mode().iloc[0]) if len(counts) else "accuracy"
 
 
 def load_results(tracking_uri: str, experiment: Optional[str] = None, sweep_id: Optional[str] = None,

@@ -2,7 +2,7 @@
 
 - **Items, not rows.** A test item is one example across its languages: XNLI's and PAWS-X's test
   sets are translations of the same items, so the same item's rows in five languages are not five
-  independent rows. Each item's correctness is averaged over the languages compared, and the
+  independent rows. Each item's counts are summed over the languages compared, and the
   bootstrap resamples items (a cluster bootstrap; Dror et al., 2018, on significance testing in
   NLP). Resampling (language, row) pairs would narrow the interval by up to the square root of the
   number of languages.
@@ -14,8 +14,13 @@
 - **Power.** The smallest difference a comparison detects with 80% power at the 5% level is
   (z_0.975 + z_0.8) x its bootstrap standard error (Card et al., 2020, "With little power comes
   great responsibility"): a comparison within noise says how large a difference it could have seen.
+- **Counts, not averages.** Each item carries the counts its task's metric is a function of the
+  sums of (right and rows for accuracy; true positives, false positives and false negatives for
+  F1: xlt.tasks), and every resample is scored from its summed counts, so F1 is recomputed on each
+  resample, never averaged over sentences.
 - A cell (a configuration on a language): over several runs, the t interval of their mean
-  accuracy; for one run, Wilson's interval over its test rows (scipy.stats.binomtest).
+  value; for one run, Wilson's interval over its test rows for accuracy (scipy.stats.binomtest),
+  the bootstrap's percentile interval over its items for other metrics.
 
 The items come from each run's per-example predictions (xlt.tracking.predictions), identified by
 their row in the test file; runs without them (older runs) get no test.
@@ -23,7 +28,7 @@ their row in the test file; runs without them (older runs) get no test.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -43,7 +48,7 @@ Side = Sequence[Sequence[str]]  # a configuration's runs, grouped by seed (trans
 
 @dataclass(frozen=True)
 class Difference:
-    """A minus B in accuracy: the point estimate, its interval, and what the comparison could detect."""
+    """A minus B in the task's metric: the point estimate, its interval, and what the comparison could detect."""
     diff: float
     low: float
     high: float
@@ -72,92 +77,117 @@ class Difference:
         return f"{self.items:,} test items, {self.seeds[0]} and {self.seeds[1]} seeds"
 
 
-def correctness(predictions: Dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """run id -> its predictions (xlt.tracking.predictions.read_predictions) as one table:
-    index (lang, row), a column per run, 1.0 where the selected weights were right."""
-    columns = {}
-    for run_id, frame in predictions.items():
-        chosen = frame[frame["weights"] == "selected"]
-        columns[run_id] = pd.Series((chosen["pred"] == chosen["gold"]).astype(float).to_numpy(),
-                                    index=pd.MultiIndex.from_arrays([chosen["lang"], chosen["row"]]))
-    return pd.DataFrame(columns)
+@dataclass
+class Examples:
+    """Per run, each test item's counts (xlt.tracking.predictions.read_statistics: right and rows;
+    true positives, false positives, false negatives...), and the metric from summed counts (the
+    task kind's `score`): every estimate and every resample is scored from sums, so that F1 is
+    recomputed from counts, never averaged over examples."""
+    stats: Dict[str, pd.DataFrame]  # run id -> index (lang, row), a column per count
+    score: Callable[[np.ndarray], np.ndarray]  # sums (..., counts) -> the metric
+
+    def __contains__(self, run_id: str) -> bool:
+        return run_id in self.stats
+
+    def counts(self, run_id: str, langs: List[str]) -> np.ndarray:
+        frame = self.stats[run_id]
+        return frame[frame.index.get_level_values(0).isin(langs)].to_numpy()
 
 
-def item_matrix(correct: pd.DataFrame, side: Side, langs: List[str]) -> pd.DataFrame:
-    """items x seeds: each item's correctness averaged over `langs` (and over a seed's runs, which
-    may each cover one language), indexed by the item's row."""
-    part = correct.loc[correct.index.get_level_values(0).isin(langs)]
-    seeds = {i: part[list(runs)].mean(axis=1) for i, runs in enumerate(side)}
-    return pd.DataFrame(seeds).groupby(level=1).mean()
+def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> pd.DataFrame:
+    """items x counts of one seed: each item's counts summed over `langs` (the seed's runs may each
+    cover one language; where two cover the same row, their mean)."""
+    part = pd.concat([examples.stats[run] for run in runs]).groupby(level=[0, 1]).mean()
+    return part[part.index.get_level_values(0).isin(langs)].groupby(level=1).sum()
 
 
-def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The bootstrap distribution of mean(a) - mean(b), `a` and `b` items x seeds on the same items:
-    items resampled in pairs, and each side's seeds resampled where it has several."""
+def item_matrix(examples: Examples, side: Side, langs: List[str]) -> Tuple[pd.Index, np.ndarray]:
+    """(items, items x seeds x counts) on the items every seed of the side tested."""
+    seeds = [_seed_items(examples, runs, langs) for runs in side]
+    common = seeds[0].index
+    for seed in seeds[1:]:
+        common = common.intersection(seed.index)
+    return common, np.stack([seed.loc[common].to_numpy() for seed in seeds], axis=1)
+
+
+def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, score) -> np.ndarray:
+    """The bootstrap distribution of score(a) - score(b), `a` and `b` items x seeds x counts on the
+    same items: items resampled in pairs, and each side's seeds resampled where it has several."""
     rng = np.random.default_rng(SEED)
     n = len(a)
 
-    def seed_means(side: np.ndarray) -> np.ndarray:  # items x resamples
+    def seed_weights(side: np.ndarray) -> np.ndarray:  # resamples x seeds, each row summing to 1
         k = side.shape[1]
         if k == 1:
-            return np.repeat(side, RESAMPLES, axis=1)
-        weights = rng.multinomial(k, [1 / k] * k, size=RESAMPLES) / k  # resamples x seeds
-        return side @ weights.T
+            return np.ones((RESAMPLES, 1))
+        return rng.multinomial(k, [1 / k] * k, size=RESAMPLES) / k
 
-    per_item = seed_means(a) - seed_means(b)
-    item_weights = rng.multinomial(n, [1 / n] * n, size=RESAMPLES) / n  # resamples x items
-    return np.einsum("ri,ir->r", item_weights, per_item)
+    weights_a, weights_b = seed_weights(a), seed_weights(b)
+    items = rng.multinomial(n, [1 / n] * n, size=RESAMPLES) / n  # resamples x items
+
+    def resampled(side: np.ndarray, seeds: np.ndarray) -> np.ndarray:  # resamples x counts
+        return np.einsum("rs,rsk->rk", seeds, np.einsum("ri,isk->rsk", items, side))
+
+    return score(resampled(a, weights_a)) - score(resampled(b, weights_b))
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> Difference:
-    """A minus B over paired items (`a`, `b`: items x seeds, or one value per item)."""
+def paired_difference(a: np.ndarray, b: np.ndarray, score) -> Difference:
+    """A minus B over paired items (`a`, `b`: items x seeds x counts)."""
     from scipy.stats import norm
 
-    a, b = np.atleast_2d(a.T).T, np.atleast_2d(b.T).T
-    draws = hierarchical_bootstrap(a, b)
+    draws = hierarchical_bootstrap(a, b, score)
     low, high = np.percentile(draws, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     detectable = float((norm.ppf((1 + LEVEL) / 2) + norm.ppf(POWER)) * draws.std(ddof=1))
-    return Difference(float(a.mean() - b.mean()), float(low), float(high), len(a), (a.shape[1], b.shape[1]),
-                      detectable)
+    diff = score(a.sum(axis=0).mean(axis=0)) - score(b.sum(axis=0).mean(axis=0))
+    return Difference(float(diff), float(low), float(high), len(a), (a.shape[1], b.shape[1]), detectable)
 
 
-def _on_shared_items(correct: pd.DataFrame, side_a: Side, side_b: Side,
+def _on_shared_items(examples: Examples, side_a: Side, side_b: Side,
                      langs: List[str]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    a, b = item_matrix(correct, side_a, langs), item_matrix(correct, side_b, langs)
-    common = a.index.intersection(b.index)
-    a, b = a.loc[common], b.loc[common]
-    keep = (a.notna().all(axis=1) & b.notna().all(axis=1)).to_numpy()
-    return (a.to_numpy()[keep], b.to_numpy()[keep]) if keep.any() else None
+    (rows_a, a), (rows_b, b) = item_matrix(examples, side_a, langs), item_matrix(examples, side_b, langs)
+    common = rows_a.intersection(rows_b)
+    if not len(common):
+        return None
+    return a[rows_a.get_indexer(common)], b[rows_b.get_indexer(common)]
 
 
-def compare(correct: Optional[pd.DataFrame], side_a: Side, side_b: Side, langs: List[str],
+def compare(examples: Optional[Examples], side_a: Side, side_b: Side, langs: List[str],
             targets: List[str]) -> Optional[Dict[str, Difference]]:
     """A against B per language both tested and over the target languages' items (key `target_mean`);
     None where a run lacks predictions or the sides share no target item."""
     runs = [run for side in (side_a, side_b) for seed in side for run in seed]
-    if correct is None or not set(runs) <= set(correct.columns):
+    if examples is None or not all(run in examples for run in runs):
         return None
     out = {}
     for lang in langs:
-        shared = _on_shared_items(correct, side_a, side_b, [lang])
+        shared = _on_shared_items(examples, side_a, side_b, [lang])
         if shared is not None:
-            out[lang] = paired_difference(*shared)
-    pooled = _on_shared_items(correct, side_a, side_b, targets)
+            out[lang] = paired_difference(*shared, examples.score)
+    pooled = _on_shared_items(examples, side_a, side_b, targets)
     if pooled is None:
         return None
-    out[TARGET_MEAN] = paired_difference(*pooled)
+    out[TARGET_MEAN] = paired_difference(*pooled, examples.score)
     return out
 
 
-def cell_interval(accuracies: List[float], correct_rows: Optional[np.ndarray] = None) -> Optional[Tuple[float, float]]:
-    """The interval of a cell: t over several runs' accuracies, else Wilson over one run's rows."""
+def cell_interval(values: List[float], counts: Optional[np.ndarray] = None,
+                  score=None) -> Optional[Tuple[float, float]]:
+    """The interval of a cell: t over several runs' values, else over one run's test items
+    (`counts`: items x counts): Wilson's where the metric is a proportion of rows (right of rows),
+    else the bootstrap percentile interval of `score` over resampled items."""
     from scipy import stats
 
-    values = np.asarray([a for a in accuracies if a == a], dtype=float)
+    values = np.asarray([a for a in values if a == a], dtype=float)
     if len(values) >= 2:
         half = stats.t.ppf((1 + LEVEL) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
         return float(values.mean() - half), float(values.mean() + half)
-    if correct_rows is not None and len(correct_rows):
-        ci = stats.binomtest(int(correct_rows.sum()), len(correct_rows)).proportion_ci(LEVEL, method="wilson")
+    if counts is None or not len(counts):
+        return None
+    if counts.shape[1] == 2 and np.all(counts[:, 1] == 1):  # right of one row each: a proportion
+        ci = stats.binomtest(int(counts[:, 0].sum()), len(counts)).proportion_ci(LEVEL, method="wilson")
         return float(ci.low), float(ci.high)
-    return None
+    rng = np.random.default_rng(SEED)
+    items = rng.multinomial(len(counts), [1 / len(counts)] * len(counts), size=RESAMPLES)
+    draws = score(items @ counts)
+    low, high = np.percentile(draws, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
+    return float(low), float(high)

@@ -14,7 +14,7 @@ class Outcome:
     status: str = NOT_STARTED
     seconds: float = 0.0
     run_id: Optional[str] = None
-    target_accuracy: Optional[float] = None
+    target_score: Optional[float] = None  # the mean target-language test value of its task's metric
     error: str = ""
     job_return: Any = None  # Hydra's JobReturn, when a launcher gave one
     alarms: List[str] = field(default_factory=list)  # the run's numbers look broken (xlt.train.alarms)
@@ -23,7 +23,7 @@ class Outcome:
         """A finished job's return value: xlt's job returns its run id and transfer score."""
         if isinstance(value, dict):
             self.run_id = self.run_id or value.get("run_id")
-            self.target_accuracy = value.get("target_accuracy")
+            self.target_score = value.get("target_score")
             self.alarms = list(value.get("alarms") or [])
             if value.get("skipped"):  # another run held the job (xlt.tracking.lease)
                 self.status, self.error = SKIPPED, value["skipped"]

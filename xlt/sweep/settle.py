@@ -12,7 +12,7 @@ from typing import Dict, List, Mapping, Optional
 
 from xlt.config import XltConfig
 from xlt.core import tags
-from xlt.core.metrics import TARGET_ACCURACY
+from xlt.core.metrics import target_score
 from xlt.sweep.outcome import FAILED, FINISHED, KILLED, NOT_STARTED, Outcome
 from xlt.tracking.store import end_runs, sweep_job_runs
 
@@ -64,7 +64,7 @@ def _from_run(o: Outcome, found: list, launcher_said: Optional[str]) -> None:
     o.run_id = run and run.info.run_id
     if finished:
         o.status, o.error = FINISHED, ""
-        o.target_accuracy = run.data.metrics.get(TARGET_ACCURACY)
+        o.target_score = target_score(run)
     elif run:
         o.status, o.error = FAILED, run.data.tags.get(tags.ERROR, f"its run ended {run.info.status}")
     else:

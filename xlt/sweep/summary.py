@@ -9,7 +9,7 @@ from hydra.core.utils import filter_overrides
 from xlt.core.errors import one_line
 from xlt.sweep.outcome import Outcome
 
-HEADER = ("job", "overrides", "status", "target acc", "wall time", "run")
+HEADER = ("job", "overrides", "status", "target score", "wall time", "run")
 
 
 def common_overrides(outcomes: List[Outcome]) -> List[str]:
@@ -19,11 +19,11 @@ def common_overrides(outcomes: List[Outcome]) -> List[str]:
 
 
 def _row(o: Outcome, common: List[str]) -> tuple:
-    accuracy = "-" if o.target_accuracy is None else f"{o.target_accuracy:.4f}"
+    score = "-" if o.target_score is None else f"{o.target_score:.4f}"
     seconds = "-" if not o.seconds else f"{o.seconds:.1f} s"
     status = f"{o.status} ({one_line(o.error)})" if o.error else o.status
     own = [x for x in filter_overrides(o.overrides) if x not in common]
-    return (f"#{o.num}", " ".join(own) or "-", status, accuracy, seconds, o.run_id or "-")
+    return (f"#{o.num}", " ".join(own) or "-", status, score, seconds, o.run_id or "-")
 
 
 def table(outcomes: List[Outcome]) -> str:

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from xlt.config import XltConfig, validate
 from xlt.core.console import quiet_third_party
 from xlt.core.errors import first_line
-from xlt.core.metrics import TARGET_ACCURACY
+from xlt.core.metrics import target_score
 from xlt.protocols import check
 from xlt.sweep import grid
 from xlt.sweep.end import finish_sweep
@@ -170,7 +170,7 @@ class Sweeper(HydraSweeper):
                 if h in finished:
                     run = finished[h]
                     o.status, o.run_id = SKIPPED, run.info.run_id
-                    o.target_accuracy = run.data.metrics.get(TARGET_ACCURACY)
+                    o.target_score = target_score(run)
                     log.info("Skipping #%d (%s): run %s already finished with this config "
                              "(sweep.skip_finished=false reruns it)",
                              o.num, " ".join(filter_overrides(o.overrides)), o.run_id)

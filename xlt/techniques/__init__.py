@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import List
 
-from xlt.config import ModelConfig, TechniqueConfig, plugins
+from xlt.config import ModelConfig, TaskConfig, TechniqueConfig, plugins
 from xlt.data.hub import ModelSource
 from xlt.model.loading import load_model, load_tokenizer
 from xlt.model.saving import load_trainable, save_trainable
+from xlt.tasks import task_kind
 
 
 def load_technique(cfg: TechniqueConfig) -> ModuleType:
@@ -33,11 +33,13 @@ def load_technique(cfg: TechniqueConfig) -> ModuleType:
     return plugins.load("technique", cfg)
 
 
-def prepared_classifier(model: ModelConfig, source: ModelSource, labels: List[str], technique: TechniqueConfig):
-    """(tokenizer, classifier over `labels` with the technique's choice of what trains, the
-    names of the parameters the checkpoint lacked)."""
+def prepared_classifier(model: ModelConfig, source: ModelSource, task: TaskConfig, technique: TechniqueConfig):
+    """(tokenizer, the model with the head of the task's kind over its labels, with the technique's
+    choice of what trains, the names of the parameters the checkpoint lacked)."""
     tokenizer = load_tokenizer(model, source)
-    classifier, newly_initialised = load_model(model, source, tokenizer, labels)
+    kind = task_kind(task)
+    classifier, newly_initialised = load_model(model, source, tokenizer, task.labels, kind)
+    classifier.peft_task_type = kind.PEFT_TASK_TYPE  # what a technique saving peft's format writes as its head
     load_technique(technique).prepare(classifier, newly_initialised, technique)
     return tokenizer, classifier, newly_initialised
 

@@ -122,7 +122,8 @@ def save_weights(model, directory: Path) -> None:
     state = {**get_peft_model_state_dict(model), **{name: p.detach() for name, p in head.items()}}
     save_file({PEFT_PREFIX + name: t.cpu().contiguous() for name, t in state.items()},
               str(Path(directory) / ADAPTER_FILE))
-    config = dataclasses.replace(model.peft_config["default"], task_type="SEQ_CLS", inference_mode=True,
+    config = dataclasses.replace(model.peft_config["default"], task_type=getattr(model, "peft_task_type", "SEQ_CLS"),
+                                 inference_mode=True,
                                  modules_to_save=sorted({name.rsplit(".", 1)[0] for name in head}),
                                  base_model_name_or_path=model.name_or_path or None)
     config.save_pretrained(directory)

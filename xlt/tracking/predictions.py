@@ -1,59 +1,89 @@
-"""Per-example test predictions: every test row's gold label and class probabilities, for the
-selected weights and for the last ones, kept as the run's artifact `predictions/test.npz`
-(written by the job, xlt.train.job.test; read by the report and by notebooks).
+"""Per-example test predictions: for the selected weights and for the last ones, what the task's
+kind keeps of each test example (xlt.tasks: class probabilities for sentence tasks, word-level
+tags for token tasks) and the counts its metrics are sums of, kept as the run's artifact
+`predictions/test.npz` (written by the job, xlt.train.job.test; read by the report and by notebooks).
 
-The report's significance tests pair runs on these rows (xlt.report.significance), its alarms
-read them (one class for nearly every row, a test split whose gold labels are all one value),
-and a notebook reads them with `xlt.load_predictions(RUN_ID)`. One compressed file: float16
-probabilities, about 12 bytes a row for both sets of weights.
+The report's significance tests pair runs on these examples (xlt.report.significance), resampling
+their counts, and a notebook reads them with `xlt.load_predictions(RUN_ID)`. One compressed file:
+arrays named `gold*` describe the examples themselves and are kept once; the others are kept per
+weights (`selected_<name>`, `last_<name>`). Sentence tasks: float16 probabilities, about 12 bytes
+a row for both sets of weights.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 ARTIFACT_DIR = "predictions"
 FILE = "test.npz"
+WEIGHTS = ("selected", "last")
+Examples = Dict[str, Dict[str, np.ndarray]]  # lang -> array name -> per-example values (`stats`: counts)
 
 
-def save_predictions(job_dir: Path, labels: List[str], selected: Dict[str, object], last: Dict[str, object],
-                     rows: Dict[str, np.ndarray]) -> Path:
-    """Write `<job dir>/predictions/test.npz`: per row its language, its index in that language's
-    test file (`rows`: the evaluated order is by length), the gold label, and both weights'
-    probabilities and predicted labels."""
+def save_predictions(job_dir: Path, labels: List[str], rows: Dict[str, Sequence[int]], selected: Examples,
+                     last: Examples, statistics: Sequence[str]) -> Path:
+    """Write `<job dir>/predictions/test.npz`: per example its language and its row in that
+    language's test file (`rows`: the evaluated order is by length), then each weights' arrays."""
     langs = list(last)
-    lang = np.concatenate([np.full(len(last[x].label_ids), x) for x in langs])
-    row = np.concatenate([np.asarray(rows[x]) for x in langs])
-    gold = np.concatenate([last[x].label_ids for x in langs]).astype(np.int16)
-    probs = {name: np.concatenate([outputs[x].predictions for x in langs]).astype(np.float16)
-             for name, outputs in (("selected", selected), ("last", last))}
+    arrays = {"lang": np.concatenate([np.full(len(rows[x]), x) for x in langs]),
+              "row": np.concatenate([np.asarray(rows[x]) for x in langs]),
+              "labels": np.array(labels), "statistics": np.array(list(statistics))}
+    for weights, examples in zip(WEIGHTS, (selected, last)):
+        for name in examples[langs[0]]:
+            joined = np.concatenate([examples[x][name] for x in langs])
+            arrays[name if name.startswith("gold") else f"{weights}_{name}"] = joined
     path = job_dir / ARTIFACT_DIR / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, lang=lang, row=row, gold=gold, labels=np.array(labels),
-                        **{f"{name}_probs": p for name, p in probs.items()},
-                        **{f"{name}_pred": p.argmax(-1).astype(np.int16) for name, p in probs.items()})
+    np.savez_compressed(path, **arrays)
     return path
 
 
 def read_predictions(path: Path):
-    """A saved file as a DataFrame: lang, row, gold, weights (selected|last), pred, p_<label>..."""
+    """A saved file as a DataFrame, a row per example and weights (selected|last): lang, row, gold,
+    weights, pred, and for sentence tasks p_<label>... (probabilities); for token tasks gold and
+    pred are each sentence's tag names."""
     import pandas as pd
 
     with np.load(path) as saved:
         labels = [str(x) for x in saved["labels"]]
         frames = []
-        for weights in ("selected", "last"):
-            frame = pd.DataFrame({"lang": saved["lang"].astype(str), "row": saved["row"], "gold": saved["gold"],
-                                  "weights": weights, "pred": saved[f"{weights}_pred"]})
-            probs = saved[f"{weights}_probs"].astype(np.float32)
-            frames.append(frame.assign(**{f"p_{label}": probs[:, i] for i, label in enumerate(labels)}))
+        for weights in WEIGHTS:
+            frame = pd.DataFrame({"lang": saved["lang"].astype(str), "row": saved["row"]})
+            if "gold_tags" in saved:
+                ends = np.cumsum(saved["gold_words"])[:-1]
+                names = np.array(labels)
+                frame["gold"] = [list(names[t]) for t in np.split(saved["gold_tags"], ends)]
+                frame["weights"] = weights
+                frame["pred"] = [list(names[t]) for t in np.split(saved[f"{weights}_pred_tags"], ends)]
+            else:
+                frame = frame.assign(gold=saved["gold"], weights=weights, pred=saved[f"{weights}_pred"])
+                probs = saved[f"{weights}_probs"].astype(np.float32)
+                frame = frame.assign(**{f"p_{label}": probs[:, i] for i, label in enumerate(labels)})
+            frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def load_predictions(tracking_uri: str, run_id: str):
-    """A run's per-example test predictions (see `read_predictions`); None if it has none."""
+def read_statistics(path: Path, weights: str = "selected"):
+    """Per test item (lang, row) the counts its task's metrics are sums of, for those weights: a
+    DataFrame indexed by (lang, row), a column per count (a sentence split into pieces: summed).
+    Files written before the tasks layer hold sentence tasks: (right, rows)."""
+    import pandas as pd
+
+    with np.load(path) as saved:
+        if f"{weights}_stats" in saved:
+            names, stats = [str(x) for x in saved["statistics"]], saved[f"{weights}_stats"].astype(np.float64)
+        else:
+            names = ["right", "rows"]
+            right = (saved[f"{weights}_pred"] == saved["gold"]).astype(np.float64)
+            stats = np.stack([right, np.ones_like(right)], axis=-1)
+        frame = pd.DataFrame(stats, columns=names).assign(lang=saved["lang"].astype(str), row=saved["row"])
+    return frame.groupby(["lang", "row"]).sum()
+
+
+def _downloaded(tracking_uri: str, run_id: str, read):
+    """`read` of a run's predictions file; None if it has none."""
     import os
     import tempfile
 
@@ -64,4 +94,14 @@ def load_predictions(tracking_uri: str, run_id: str):
     if not any(f.path == f"{ARTIFACT_DIR}/{FILE}" for f in client.list_artifacts(run_id, ARTIFACT_DIR)):
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        return read_predictions(Path(client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{FILE}", tmp)))
+        return read(Path(client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{FILE}", tmp)))
+
+
+def load_predictions(tracking_uri: str, run_id: str):
+    """A run's per-example test predictions (see `read_predictions`); None if it has none."""
+    return _downloaded(tracking_uri, run_id, read_predictions)
+
+
+def load_statistics(tracking_uri: str, run_id: str) -> Optional[object]:
+    """A run's per-item counts for its selected weights (see `read_statistics`); None if it has none."""
+    return _downloaded(tracking_uri, run_id, read_statistics)

@@ -2,7 +2,8 @@
 
 Each step is a function of its own, as in the transformers example scripts; `JobContext`
 carries what the steps share. The job asks its technique (xlt.techniques) what trains and
-whether encoder features may be cached: it never tests the technique's name.
+whether encoder features may be cached, and its task's kind (xlt.tasks) the head, the metrics,
+the predictions and the alarms: it never tests a technique's, a task's or a kind's name.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from omegaconf import DictConfig
 from xlt.config import XltConfig
 from xlt.core import tags
 from xlt.core.console import quiet_third_party
-from xlt.core.metrics import SELECTED_STEP, TARGET_ACCURACY, metric_name
+from xlt.core.metrics import SELECTED_STEP, metric_name, target_metric
 from xlt.data.hub import ModelSource, Pin, model_source
 from xlt.data.identity import inputs_identity, job_hash
 from xlt.data.splits import EncodedData, data_pin, load_encoded
@@ -29,6 +30,7 @@ from xlt.model.heads import CachedHead, PooledClassifier
 from xlt.model.loading import set_head_dropout
 from xlt.model.pooling import resolve_pooling
 from xlt.protocols import eval_languages, selection, selection_languages, validate_job
+from xlt.tasks import metric_of, task_kind
 from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.lease import Held
@@ -54,6 +56,7 @@ class JobContext:
     parallel_jobs: int  # jobs running beside this one: they share the CPU and the console
     stop: GracefulStop
     technique: ModuleType  # xlt.techniques: what trains, what may be cached
+    kind: ModuleType  # xlt.tasks: the head, metrics, predictions and alarms of the task's kind
     source: ModelSource  # the weights, pinned once per sweep
     pin: Optional[Pin]  # the hub dataset, pinned once per sweep (None for local data)
     local: Dict[str, str]  # part -> content hash of the local files it reads (xlt.data.identity)
@@ -68,12 +71,16 @@ class JobContext:
 
     @property
     def caches_features(self) -> bool:
-        return bool(self.technique.caches_features(self.cfg.technique))
+        return bool(self.technique.caches_features(self.cfg.technique)) and self.kind.POOLED
+
+    @property
+    def metric(self) -> str:
+        return metric_of(self.cfg.task)
 
 
 def train_and_test(raw: DictConfig) -> dict:
     """Train, evaluate every language, test the selected weights; return the run id and the mean
-    target-language test accuracy. A job whose earlier run was interrupted resumes that run."""
+    target-language test value of the task's metric. A job whose earlier run was interrupted resumes that run."""
     cfg = validate_job(raw)  # before anything heavy: bad input never starts a run
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quiet_third_party()
@@ -98,8 +105,8 @@ def _context(cfg: XltConfig, raw: DictConfig) -> JobContext:
     if info.sweep_id is not None:  # a launcher's retry of a job whose process died: one run, not two
         replace_dead_attempts(cfg.tracking_uri, cfg.tracking.experiment, info.sweep_id, info.job_num)
     resume = resumable_run(cfg.tracking_uri, cfg.tracking.experiment, identity)
-    return JobContext(cfg, raw, info, parallel_jobs, stop, load_technique(cfg.technique), source, pin, local,
-                      identity, resume)
+    return JobContext(cfg, raw, info, parallel_jobs, stop, load_technique(cfg.technique), task_kind(cfg.task), source,
+                      pin, local, identity, resume)
 
 
 def _hydra_job() -> Tuple[JobInfo, int]:
@@ -123,12 +130,14 @@ def _share_cpu(parallel_jobs: int) -> None:
 
 
 def _run(job: JobContext) -> dict:
+    import mlflow
     from transformers import set_seed
 
     cfg = job.cfg
     with mlflow_run(cfg, job.raw, job.info, job.loaded, job.hash, resume_run_id=job.resume and job.resume[0],
                     on_sweep_gone=job.stop.request) as run:
         set_seed(cfg.train.seed)
+        mlflow.set_tag(tags.METRIC, job.metric)
         load = _log_conditions(job)
         model, tokenizer, pooling = build_model(job)
         data, reader = prepare_data(job, model, tokenizer, pooling)
@@ -138,10 +147,10 @@ def _run(job: JobContext) -> dict:
         selected, found = test(job, trainer, data)
         if cfg.train.save == "selected":
             save_selected(job, model, tokenizer, pooling, selected)
-        score = _callback(trainer, MlflowMetrics).last.get(TARGET_ACCURACY, float("nan"))
-        log.info("%s %s: mean target-language test accuracy %.4f (run %s)", cfg.model.name, cfg.technique.name,
-                 score, run.info.run_id)
-        return {"run_id": run.info.run_id, "target_accuracy": score, "alarms": found}
+        score = _callback(trainer, MlflowMetrics).last.get(target_metric(job.metric), float("nan"))
+        log.info("%s %s: mean target-language test %s %.4f (run %s)", cfg.model.name, cfg.technique.name,
+                 job.metric, score, run.info.run_id)
+        return {"run_id": run.info.run_id, "target_score": score, "metric": job.metric, "alarms": found}
 
 
 def _log_conditions(job: JobContext, earlier_load: float = 0.0) -> float:
@@ -162,12 +171,12 @@ def build_model(job: JobContext):
     import mlflow
 
     cfg = job.cfg
-    tokenizer, model, newly_initialised = prepared_classifier(cfg.model, job.source, cfg.task.labels, cfg.technique)
+    tokenizer, model, newly_initialised = prepared_classifier(cfg.model, job.source, cfg.task, cfg.technique)
     if newly_initialised:
         log.info("initialised from scratch (not in the checkpoint): %s", ", ".join(newly_initialised))
     if cfg.train.dropout is not None:
         set_head_dropout(model, cfg.train.dropout)
-    pooling, why = resolve_pooling(cfg.model, job.source)
+    pooling, why = resolve_pooling(cfg.model, job.source) if job.kind.POOLED else ("none", "a head per word")
     log.info("pooling: %s (%s)", pooling, why)
     params = count_parameters(model)
     mlflow.log_params({"model.trainable_params": params["trainable"], "model.total_params": params["total"],
@@ -182,7 +191,10 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     _log_rows(job, data)
     if job.caches_features:
         return features_of(job.cfg, job.source, model, tokenizer, pooling, data), CachedHead(model)
-    if pooling != "cls":  # the heads pool with the first token themselves
+    if job.technique.caches_features(job.cfg.technique):
+        log.info("features not cached: task=%s's head reads every token; the frozen encoder runs at every step",
+                 job.cfg.task.name)
+    if pooling not in ("cls", "none"):  # the heads pool with the first token themselves
         return data, PooledClassifier(model, pooling)
     return data, model
 
@@ -204,6 +216,25 @@ def _log_rows(job: JobContext, data: EncodedData) -> None:
     trained = ", ".join(f"{lang} {n}" for lang, n in per_lang.items()) if len(per_lang) > 1 else next(iter(per_lang))
     log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train), trained,
              "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
+    _log_pieces(job, data)
+
+
+def _log_pieces(job: JobContext, data: EncodedData) -> None:
+    """Rows longer than train.max_length that the task's kind split into pieces (none are cut or
+    dropped): metric `<split>/<lang>/split_rows`, and a line saying how many."""
+    import mlflow
+
+    split = {}
+    for name, by_lang in (("train", {"all": data.train}), ("validation", data.validation), ("test", data.test)):
+        for lang, ds in by_lang.items():
+            extra = len(ds) - len(set(ds.with_format(None)["row"]))
+            if extra:
+                split[metric_name(name, "split_rows", None if lang == "all" else lang)] = extra
+    if split and job.resume is None:
+        mlflow.log_metrics(split, step=0)
+    if split:
+        log.info("rows longer than train.max_length=%d, split into pieces that fit (extra pieces): %s",
+                 job.cfg.train.max_length, ", ".join(f"{k} {v}" for k, v in split.items()))
 
 
 def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
@@ -212,9 +243,11 @@ def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
     langs, train_language = eval_languages(cfg), cfg.data.train_language
     side_by_side = job.parallel_jobs > 1 and info.job_num is not None
     log.info("model selection: %s", selection(cfg))
-    callbacks: List = [MlflowMetrics(langs, train_language, job.stop),
-                       ModelSelection(cfg.train.select, langs, selection_languages(cfg), cfg.train.average_last),
-                       ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None),
+    callbacks: List = [MlflowMetrics(langs, train_language, job.stop, job.kind.METRICS),
+                       ModelSelection(cfg.train.select, langs, selection_languages(cfg), cfg.train.average_last,
+                                      job.metric),
+                       ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None,
+                                   job.metric),
                        job.stop]
     if cfg.tracking.aim.callback:
         from xlt.train.aim_callback import aim_callback
@@ -247,7 +280,8 @@ def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
     selected, chosen, last = test_selected(trainer, _callback(trainer, ModelSelection), data.test)
     mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
     rows = {lang: ds.with_format(None)["row"] for lang, ds in data.test.items()}
-    saved = save_predictions(job.info.dir, job.cfg.task.labels, chosen, last, rows)
+    saved = save_predictions(job.info.dir, job.cfg.task.labels, rows, *(
+        _examples(job, outputs) for outputs in (chosen, last)), job.kind.STATISTICS)
     mlflow.log_artifact(str(saved), ARTIFACT_DIR)
     averaged = _callback(trainer, ModelSelection).averaged_steps
     tested = f"the mean of the weights of steps {', '.join(map(str, averaged))}" if averaged else \
@@ -267,17 +301,28 @@ def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[st
     history = trainer.state.log_history
     training = [record for record in history if "loss" in record]
     evaluated = [r for r in history if r.get("step", 0) <= selected and any(k.startswith("eval_") for k in r)]
-    validation = {}
+    validation, metric = {}, job.metric
     for record in evaluated:  # the last round at or before the tested step
-        validation.update({lang: record[f"eval_{lang}_accuracy"] for lang in eval_languages(job.cfg)
-                           if f"eval_{lang}_accuracy" in record})
-    tested = {lang: (out.predictions.argmax(-1), out.label_ids) for lang, out in chosen.items()}
-    found = alarms(job.cfg.task.labels, job.cfg.data.train_language, tested, training, validation)
+        validation.update({lang: record[f"eval_{lang}_{metric}"] for lang in eval_languages(job.cfg)
+                           if f"eval_{lang}_{metric}" in record})
+    tested = {lang: (out.predictions, out.label_ids) for lang, out in chosen.items()}
+    found = job.kind.prediction_alarms(job.cfg.task, job.cfg.data.train_language, tested)
+    test = {lang: out.metrics[f"test_{lang}_{metric}"] for lang, out in chosen.items()
+            if f"test_{lang}_{metric}" in out.metrics}
+    found += alarms(metric, training, validation, test)
     if found:
         mlflow.set_tag(tags.ALARMS, "; ".join(found))
         for alarm in found:
             log.warning("alarm: %s", alarm)
     return found
+
+
+def _examples(job: JobContext, outputs: dict) -> dict:
+    """Per language, what the predictions file keeps of each test example, and its counts (xlt.tasks)."""
+    kind, task = job.kind, job.cfg.task
+    return {lang: {**kind.prediction_arrays(out.predictions, out.label_ids, task),
+                   "stats": kind.example_statistics(out.predictions, out.label_ids, task)}
+            for lang, out in outputs.items()}
 
 
 def _callback(trainer, kind: type):

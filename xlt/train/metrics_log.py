@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from transformers import TrainerCallback
 
@@ -10,11 +10,12 @@ from xlt.core.metrics import TARGET_MEAN, Rounds, from_trainer_logs, metric_name
 
 
 class MlflowMetrics(TrainerCallback):
-    """Log every Trainer record under xlt's metric names, plus each round's target mean."""
+    """Log every Trainer record under xlt's metric names, plus each round's target mean of every
+    metric the task's kind logs (`metrics`: its METRICS)."""
 
-    def __init__(self, languages: List[str], train_language: str, stop=None):
+    def __init__(self, languages: List[str], train_language: str, stop=None, metrics: Sequence[str] = ("accuracy",)):
         self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
-        self.rounds = Rounds(languages)
+        self.rounds = [Rounds(languages, metric) for metric in metrics]
         self.train_language = train_language
         self.seconds: Dict[str, float] = defaultdict(float)  # split -> this round's evaluation time
         self.last: Dict[str, float] = {}
@@ -29,12 +30,13 @@ class MlflowMetrics(TrainerCallback):
         metrics = from_trainer_logs(logs)
         for name in [n for n in metrics if n.endswith("/runtime") and parse_metric_name(n).lang]:
             self.seconds[parse_metric_name(name).split] += metrics.pop(name)  # one figure per round
-        for split, accuracy in self.rounds.add(metrics).items():
-            mean = target_mean(accuracy, self.train_language)
-            if mean is not None:
-                metrics[metric_name(split, "accuracy", TARGET_MEAN)] = mean
-            if split in self.seconds:
-                metrics[metric_name(split, "runtime")] = self.seconds.pop(split)
+        for rounds in self.rounds:
+            for split, values in rounds.add(metrics).items():
+                mean = target_mean(values, self.train_language)
+                if mean is not None:
+                    metrics[metric_name(split, rounds.metric, TARGET_MEAN)] = mean
+                if split in self.seconds:
+                    metrics[metric_name(split, "runtime")] = self.seconds.pop(split)
         if metrics:
             mlflow.log_metrics(metrics, step=state.global_step)
             self.last.update(metrics)

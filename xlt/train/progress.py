@@ -2,7 +2,7 @@
 
 - every `train.logging_steps`: `step 40/76 (53%) loss 1.103 lr 6.2e-04 epoch 1.05, 12 s, ~10 s left`
   (on a terminal a progress bar shows this instead; the line still goes to the job's run.log);
-- every evaluation round: `step 40 validation: target mean 0.334 | en 0.330 de 0.340 ...`;
+- every evaluation round, in the task's headline metric: `step 40 validation: target mean 0.334 | en 0.330 ...`;
 - at the end: the same line for `test` (the selected weights) and `test_last`.
 """
 from __future__ import annotations
@@ -27,9 +27,10 @@ def round_line(step: int, split: str, accuracy: dict, train_language: str) -> st
 
 
 class ProgressLog(TrainerCallback):
-    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int] = None):
+    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int] = None,
+                 metric: str = "accuracy"):
         self.languages, self.train_language = languages, train_language
-        self.rounds = Rounds(languages)
+        self.rounds = Rounds(languages, metric)  # the task's headline metric (xlt.tasks)
         self.bar_position = bar_position  # one bar per job running side by side
         self.bar = None
         self.started = time.monotonic()

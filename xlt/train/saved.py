@@ -18,7 +18,7 @@ from typing import Tuple
 
 from omegaconf import OmegaConf
 
-from xlt.config import SAMPLE_DIR, ModelConfig, plugins, task_preset
+from xlt.config import SAMPLE_DIR, ModelConfig, TaskConfig, plugins, task_preset
 from xlt.core.errors import ConfigError
 from xlt.data.hub import ModelSource
 from xlt.data.jsonl import read_jsonl
@@ -62,7 +62,7 @@ def save_selected(job, model, tokenizer, pooling: str, step: int) -> Path:
     save_weights(job.technique, model, directory)
     meta = {"run_id": mlflow.active_run().info.run_id, "step": step, "select": cfg.train.select,
             "model": dataclasses.asdict(cfg.model), "technique": dataclasses.asdict(cfg.technique),
-            "source": dataclasses.asdict(job.source), "labels": list(cfg.task.labels),
+            "source": dataclasses.asdict(job.source), "task": dataclasses.asdict(cfg.task),
             "pooling": pooling, "seed": cfg.train.seed, "max_length": cfg.train.max_length}
     pairs = probe_pairs()
     meta["probe"] = {"pairs": pairs, "logits": probe_logits(_reader(model, pooling), tokenizer, pairs,
@@ -81,7 +81,7 @@ def _megabytes(size: int) -> str:
 
 def _reader(model, pooling: str):
     """What reads token ids: the model's own head on the first token, or xlt's pooling first."""
-    return model if pooling == "cls" else PooledClassifier(model, pooling)
+    return model if pooling in ("cls", "none") else PooledClassifier(model, pooling)  # none: a head per token
 
 
 def _typed(schema: type, values: dict):
@@ -98,11 +98,19 @@ def load_saved(directory: str | Path) -> Tuple[object, object]:
     technique = plugins.typed_options("technique", meta["technique"])
     set_seed(meta["seed"])  # the tiny model's random encoder is part of what was trained
     tokenizer, model, _ = prepared_classifier(_typed(ModelConfig, meta["model"]), ModelSource(**meta["source"]),
-                                              meta["labels"], technique)
+                                              _saved_task(meta), technique)
     load_weights(load_technique(technique), model, directory)
     reader = _reader(model, meta["pooling"]).eval()
     _check_probe(reader, tokenizer, meta, directory)
     return reader, tokenizer
+
+
+def _saved_task(meta: dict) -> TaskConfig:
+    """The task a folder was trained on (folders saved before the tasks layer name only its labels:
+    sentence classification)."""
+    if "task" in meta:
+        return _typed(TaskConfig, meta["task"])
+    return TaskConfig(name="saved", labels=meta["labels"], text_fields=[], languages=[], hub_id="")
 
 
 def _check_probe(reader, tokenizer, meta: dict, directory: Path) -> None:

@@ -1,6 +1,7 @@
 """Model selection: which weights are tested at the end of training.
 
-Every evaluation round scores the weights by the mean validation accuracy of some languages
+Every evaluation round scores the weights by the mean validation value of the task's headline
+metric (accuracy, F1: xlt.tasks) over some languages
 (xlt.protocols.selection_languages): `dev` those of the protocol (zero-shot: the training
 language's, so no target-language data is looked at), `en_dev` the training language's,
 `target_dev` the target languages' (an oracle, for comparison only); `last` by nothing.
@@ -28,9 +29,10 @@ SELECTION_STATE_FILE = "xlt_selection.pt"  # inside a checkpoint directory
 
 
 class ModelSelection(TrainerCallback):
-    def __init__(self, select: str, languages: List[str], scored_on: List[str], average_last: int = 3):
+    def __init__(self, select: str, languages: List[str], scored_on: List[str], average_last: int = 3,
+                 metric: str = "accuracy"):
         self.select, self.scored_on = select, scored_on
-        self.rounds = Rounds(languages)
+        self.rounds = Rounds(languages, metric)  # the task's headline metric (xlt.tasks)
         self.best_step: Optional[int] = None
         self.best_score = float("-inf")
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
@@ -108,7 +110,7 @@ def test_selected(trainer, selection: ModelSelection, test_data: dict) -> Tuple[
     last = predict_languages(trainer, test_data, "testlast")
     if selection.is_current(last_step) or not selection.restore_best(trainer.model):
         trainer.log({"test_" + key[len("testlast_"):]: value for out in last.values()
-                     for key, value in out.metrics.items() if key.endswith(("_accuracy", "_loss"))})
+                     for key, value in out.metrics.items() if not key.endswith(("_runtime", "_per_second"))})
         return last_step, last, last
     return selection.best_step, predict_languages(trainer, test_data, "test"), last
 

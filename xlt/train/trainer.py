@@ -1,4 +1,5 @@
-"""Trainer setup: dynamic padding, length-grouped batches, per-language evaluation."""
+"""Trainer setup: dynamic padding, length-grouped batches, per-language evaluation; the collator,
+metrics and what evaluation keeps of the logits are the task kind's (xlt.tasks)."""
 from __future__ import annotations
 
 import math
@@ -6,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
-import numpy as np
 import torch
 from transformers import (
-    DataCollatorWithPadding,
     PrinterCallback,
     Trainer,
     TrainerCallback,
@@ -19,6 +18,7 @@ from transformers import (
 
 from xlt.config import XltConfig
 from xlt.data.splits import EncodedData
+from xlt.tasks import task_kind
 
 EVAL_ROUNDS = 5  # evaluation rounds per job where train.eval_steps is not given
 PROGRESS_LINES = 20  # progress lines per job where train.logging_steps is not given
@@ -47,14 +47,6 @@ def precision_flags(precision: str) -> dict:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def _probabilities(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return logits.float().softmax(dim=-1)  # what the per-example predictions keep (xlt.train.predictions)
-
-
-def _accuracy(prediction) -> dict:
-    return {"accuracy": float(np.mean(prediction.predictions.argmax(-1) == prediction.label_ids))}
-
-
 class _Trainer(Trainer):
     """Trainer, evaluating in the datasets' own order: xlt's evaluation splits are sorted by length
     already (little padding), and their order is how each prediction finds its test row
@@ -67,7 +59,7 @@ class _Trainer(Trainer):
 def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
                   callbacks: List[TrainerCallback], cached_features: bool = False) -> Trainer:
     """A Trainer over token ids (dynamic padding, length-grouped) or cached features."""
-    t, plan = cfg.train, schedule(cfg, len(data.train))
+    t, plan, kind = cfg.train, schedule(cfg, len(data.train)), task_kind(cfg.task)
     args = TrainingArguments(
         output_dir=str(job_dir / "checkpoints"),
         per_device_train_batch_size=t.batch_size,
@@ -95,9 +87,9 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         train_dataset=data.train,
         eval_dataset=data.validation,  # a dict: Trainer prefixes each language's metrics
         processing_class=tokenizer,
-        data_collator=default_data_collator if cached_features else DataCollatorWithPadding(tokenizer),
-        compute_metrics=_accuracy,
-        preprocess_logits_for_metrics=_probabilities,
+        data_collator=default_data_collator if cached_features else kind.collator(tokenizer),
+        compute_metrics=lambda prediction: kind.metrics(prediction.predictions, prediction.label_ids, cfg.task),
+        preprocess_logits_for_metrics=kind.preprocess_logits,
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # prints every log record as a raw dict

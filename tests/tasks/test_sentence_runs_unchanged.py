@@ -1,0 +1,22 @@
+"""A sentence task's runs log what they logged before the tasks layer (issue 34): the same metric
+histories, to six decimals, and the same config hash (so reruns of old sweeps skip finished jobs).
+The expected file was written by the commit before the tasks layer, with these overrides."""
+import json
+from pathlib import Path
+
+import mlflow
+from jobs import run_job
+
+BEFORE = json.loads((Path(__file__).with_name("sentence_runs_before_the_tasks_layer.json")).read_text())
+
+
+def test_a_sentence_tasks_metrics_and_hash_are_what_they_were_before_the_tasks_layer(tmp_path):
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for technique, before in BEFORE["runs"].items():
+        result = run_job(tmp_path, *[o.replace("TECH", technique) for o in BEFORE["overrides"]])
+        run = client.get_run(result["run_id"])
+        metrics = {name: [[m.step, round(m.value, 6)] for m in client.get_metric_history(run.info.run_id, name)]
+                   for name in sorted(run.data.metrics) if not name.endswith(("runtime", "per_second", "total_flos"))}
+        assert metrics == before["metrics"], technique
+        assert run.data.tags["xlt.config_hash"] == before["config_hash"]
+        assert run.data.tags["xlt.metric"] == "accuracy"
