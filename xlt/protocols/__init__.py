@@ -125,7 +125,8 @@ def _check_files(cfg: XltConfig) -> None:
         return
     data_dir = data_dir_of(cfg)
     if not data_dir.is_dir():
-        raise ConfigError("data.dir", f"local data directory {str(data_dir)!r} does not exist")
+        kind = "CoNLL-U" if cfg.data.source == "conllu" else "JSONL"
+        raise ConfigError("data.dir", f"{kind} directory {str(data_dir)!r} does not exist")
     missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
     if missing and cfg.data.source == "sample":
         raise ConfigError("data", f"protocol {cfg.protocol.name} reads {', '.join(missing)}, which the bundled sample "

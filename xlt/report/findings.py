@@ -67,6 +67,10 @@ class SweepScores:
     examples: Optional[Examples] = None  # per test item and run: its counts (significance.Examples)
     metric: str = "accuracy"  # the runs' headline metric (xlt.tasks)
 
+    def __post_init__(self):
+        if isinstance(self.examples, pd.DataFrame):  # a sentence task's correctness table
+            self.examples = Examples.of_correctness(self.examples)
+
     @property
     def techniques(self) -> List[str]:
         return sorted(self.scores["technique"].unique())
@@ -127,6 +131,10 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
     if done.empty:
         return [f"No finding: every finished run ({broken}) carries an alarm (Alarms below: it learned nothing, "
                 "or its numbers are broken), and such runs rank nothing."]
+    if "score" not in tidy:  # a results table of accuracy only (sentence tasks)
+        tidy = tidy.assign(score=tidy["accuracy"])
+    if isinstance(examples, pd.DataFrame):
+        examples = Examples.of_correctness(examples)
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
     if test["score"].isna().all():
         return ["No run finished: nothing to compare."]

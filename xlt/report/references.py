@@ -43,7 +43,7 @@ def beside_references(runs: List) -> Tuple[List[List[str]], List[str]]:
             values = [r.data.metrics.get(metric_name("test", ref.metric, ref.lang)) for r in members]
             values = [100 * v for v in values if v is not None]
             mean = sum(values) / len(values) if values else None
-            rows.append([name, technique, ref.lang, f"{ref.metric} {ref.value:.1f}",
+            rows.append([name, technique, ref.lang, f"{ref.value:.1f}",
                          f"{mean:.1f}" if mean is not None else "-",
                          f"{mean - ref.value:+.1f}" if mean is not None else "-", ref.source])
         notes.append(_budget(name, technique, members, published))

@@ -86,12 +86,29 @@ class Examples:
     stats: Dict[str, pd.DataFrame]  # run id -> index (lang, row), a column per count
     score: Callable[[np.ndarray], np.ndarray]  # sums (..., counts) -> the metric
 
+    @classmethod
+    def of_correctness(cls, correct: pd.DataFrame) -> Examples:
+        """From a sentence task's correctness table: index (lang, row), a column per run, 1.0 where right."""
+        stats = {run: pd.DataFrame({"right": correct[run], "rows": correct[run].notna().astype(float)}).dropna()
+                 for run in correct.columns}
+        return cls(stats, _proportion)
+
     def __contains__(self, run_id: str) -> bool:
         return run_id in self.stats
 
     def counts(self, run_id: str, langs: List[str]) -> np.ndarray:
         frame = self.stats[run_id]
         return frame[frame.index.get_level_values(0).isin(langs)].to_numpy()
+
+
+def _proportion(sums: np.ndarray) -> np.ndarray:
+    return sums[..., 0] / np.maximum(sums[..., 1], 1e-12)
+
+
+def _as_counts(values: np.ndarray) -> np.ndarray:
+    """Per-item values (items, or items x seeds) as items x seeds x (value, 1): their mean is a proportion."""
+    values = np.atleast_2d(np.asarray(values, dtype=float).T).T
+    return np.stack([values, np.ones_like(values)], axis=-1)
 
 
 def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> pd.DataFrame:
@@ -110,9 +127,12 @@ def item_matrix(examples: Examples, side: Side, langs: List[str]) -> Tuple[pd.In
     return common, np.stack([seed.loc[common].to_numpy() for seed in seeds], axis=1)
 
 
-def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, score) -> np.ndarray:
+def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, score=None) -> np.ndarray:
     """The bootstrap distribution of score(a) - score(b), `a` and `b` items x seeds x counts on the
-    same items: items resampled in pairs, and each side's seeds resampled where it has several."""
+    same items: items resampled in pairs, and each side's seeds resampled where it has several.
+    Without `score`: per-item values (items x seeds), their mean compared."""
+    if score is None:
+        a, b, score = _as_counts(a), _as_counts(b), _proportion
     rng = np.random.default_rng(SEED)
     n = len(a)
 
@@ -131,10 +151,13 @@ def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, score) -> np.ndarray:
     return score(resampled(a, weights_a)) - score(resampled(b, weights_b))
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, score) -> Difference:
-    """A minus B over paired items (`a`, `b`: items x seeds x counts)."""
+def paired_difference(a: np.ndarray, b: np.ndarray, score=None) -> Difference:
+    """A minus B over paired items (`a`, `b`: items x seeds x counts; without `score`, per-item
+    values, items or items x seeds, their means compared)."""
     from scipy.stats import norm
 
+    if score is None:
+        a, b, score = _as_counts(a), _as_counts(b), _proportion
     draws = hierarchical_bootstrap(a, b, score)
     low, high = np.percentile(draws, [100 * (1 - LEVEL) / 2, 100 * (1 + LEVEL) / 2])
     detectable = float((norm.ppf((1 + LEVEL) / 2) + norm.ppf(POWER)) * draws.std(ddof=1))
@@ -155,6 +178,8 @@ def compare(examples: Optional[Examples], side_a: Side, side_b: Side, langs: Lis
             targets: List[str]) -> Optional[Dict[str, Difference]]:
     """A against B per language both tested and over the target languages' items (key `target_mean`);
     None where a run lacks predictions or the sides share no target item."""
+    if isinstance(examples, pd.DataFrame):
+        examples = Examples.of_correctness(examples)
     runs = [run for side in (side_a, side_b) for seed in side for run in seed]
     if examples is None or not all(run in examples for run in runs):
         return None
