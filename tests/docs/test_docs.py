@@ -68,12 +68,27 @@ def test_every_documented_command_composes_and_validates_as_written(page, comman
     placeholders = {"model.path=/models/my-checkpoint": f"model.path={e5}",
                     "data.dir=/data/xnli": f"data.dir={xnli}"}  # a reader's own paths
     argv = [placeholders.get(a, a) for a in per_job_plugin_options(argv)]
+    argv = [_token_data(a, tmp_path) for a in argv]
     if "data.dir=mine" in argv:  # the recipe's own folder: see the next test
         recipe(tmp_path)
         argv = [f"data.dir={tmp_path / 'work' / 'mine'}" if a == "data.dir=mine" else a for a in argv]
     multirun = "-m" in argv
     problem = check([a for a in argv if a != "-m"], multirun, machine=False)
     assert problem is None or any(reason in problem for reason in NEEDS_ELSEWHERE), problem
+
+
+def _token_data(arg: str, tmp_path):
+    """The token-tasks page's folders (a reader's own): rule-tagged sentences in the layout it documents."""
+    from tasks.token_data import CONLLU, write_ner
+
+    if arg == "data.dir=/data/panx":
+        return f"data.dir={write_ner(tmp_path / 'panx')}"
+    if arg == "data.dir=/data/my-treebank":
+        for split in ("train", "validation", "test"):
+            for lang in ("en", "de"):
+                (tmp_path / f"{split}.{lang}.conllu").write_text(CONLLU)
+        return f"data.dir={tmp_path}"
+    return arg
 
 
 def recipe(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jobs import composed_job, run_job
 from seqeval.metrics import f1_score
-from tasks.token_data import TOKEN_LEARNS, write_ner
+from tasks.token_data import CONLLU, TOKEN_LEARNS, write_ner
 
 from xlt.cli.precheck import check
 from xlt.config import task_preset
@@ -121,16 +121,6 @@ def test_every_technique_and_few_shot_run_on_a_token_task(tmp_path, ner_dir, tec
                      f"technique={technique}", "protocol=few_shot", "protocol.shots=8", *TOKEN_LEARNS)
     run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(result["run_id"])
     assert run.data.metrics["train/rows"] == 160 + 8 and "test/target_mean/f1" in run.data.metrics
-
-
-CONLLU = """# sent_id = 1
-1\tAnna\tAnna\tPROPN\t_\t_\t2\tnsubj\t_\t_
-2-3\tzum\t_\t_\t_\t_\t_\t_\t_\t_
-2\tzu\tzu\tADP\t_\t_\t0\troot\t_\t_
-3\tdem\tder\tDET\t_\t_\t4\tdet\t_\t_
-4\tHaus\tHaus\tNOUN\t_\t_\t2\tobj\t_\t_
-
-"""
 
 
 def test_udpos_from_conllu_files_runs_end_to_end(tmp_path):

@@ -8,6 +8,16 @@ import pytest
 
 NAMES, PLACES = ["Anna", "Marco", "Lena", "Omar", "Yuki"], ["Paris", "Berlin", "Madrid", "Cairo", "Tokyo"]
 WORDS = ["the", "a", "went", "to", "saw", "and", "with", "house", "city", "big", "small", "today"]
+# A UD sentence with a multi-word token (`zum`: zu + dem), which a reader leaves out.
+CONLLU = """# sent_id = 1
+1\tAnna\tAnna\tPROPN\t_\t_\t2\tnsubj\t_\t_
+2-3\tzum\t_\t_\t_\t_\t_\t_\t_\t_
+2\tzu\tzu\tADP\t_\t_\t0\troot\t_\t_
+3\tdem\tder\tDET\t_\t_\t4\tdet\t_\t_
+4\tHaus\tHaus\tNOUN\t_\t_\t2\tobj\t_\t_
+
+"""
+
 TOKEN_LEARNS = ["model=tiny", "train.learning_rate=5e-3", "train.epochs=6", "train.batch_size=16",
                 "tracking.aim.sync=false"]
 

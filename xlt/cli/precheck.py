@@ -164,10 +164,11 @@ def _check_hub(jobs) -> None:
 
 def _check_data(jobs) -> None:
     """Every local file the jobs read (JSONL, CoNLL-U), read once: a bad line fails here, not in a job."""
+    from xlt.config.files import DIR_SOURCES
     from xlt.data.jsonl import read_local
-    from xlt.protocols import jsonl_files
+    from xlt.protocols import local_files
 
-    files = {path: j.task for j in jobs if j.data.source in ("jsonl", "conllu") for path in jsonl_files(j)}
+    files = {path: j.task for j in jobs if j.data.source in DIR_SOURCES for path in local_files(j)}
     for path, task in files.items():
         if not any(read_local(path, task).values()):
             raise ConfigError("data.dir", f"{path} has no rows; give it one JSON object per line, or leave "

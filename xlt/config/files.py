@@ -29,6 +29,7 @@ def data_dir_of(cfg: XltConfig) -> Path:
 
 
 LOCAL_SUFFIX = {"jsonl": "jsonl", "sample": "jsonl", "conllu": "conllu"}  # data.source -> its files' suffix
+DIR_SOURCES = ("jsonl", "conllu")  # the data sources that read data.dir
 
 
 def local_file(cfg: XltConfig, split: str, lang: str) -> Path:

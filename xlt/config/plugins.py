@@ -91,7 +91,7 @@ class TaskKind(Protocol):
         """A metric from summed statistics (the last axis): how a resample is scored."""
 
     def prediction_alarms(self, task, train_language: str, tested: dict) -> list:
-        """Signs of a broken run in its test predictions ({lang: (predicted, gold)})."""
+        """Signs of a broken run in its test predictions ({lang: (what evaluation kept, gold labels)})."""
 
     def prediction_arrays(self, predictions, label_ids, task) -> dict:
         """What a language's per-example predictions file keeps (xlt.tracking.predictions)."""

@@ -13,6 +13,7 @@ from typing import List, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from xlt.config import plugins
+from xlt.config.files import DIR_SOURCES
 from xlt.config.schema import TrainingDefaults, XltConfig
 from xlt.core.errors import ConfigError
 
@@ -176,7 +177,7 @@ def _check_data(cfg: XltConfig) -> None:
     """Its fields; the files it reads are the protocol's to check (xlt.protocols.check)."""
     d = cfg.data
     _one_of("data.source", d.source, DATA_SOURCES)
-    if d.dir and d.source not in ("jsonl", "conllu"):
+    if d.dir and d.source not in DIR_SOURCES:
         raise ConfigError("data.dir", f"is read only with data=jsonl (this job reads data={d.name}, "
                                       f"source {d.source}); add data=jsonl, or leave data.dir out")
     positive("data.max_samples", d.max_samples, allow_none=True)

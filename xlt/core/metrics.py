@@ -59,6 +59,8 @@ def headline_metric(run_tags: Dict[str, str]) -> str:
 def target_score(run) -> Optional[float]:
     """An MLflow run's transfer score: its mean target-language test value of its headline metric."""
     return run.data.metrics.get(target_metric(headline_metric(run.data.tags)))
+
+
 SELECTED_STEP = metric_name("test", "selected_step")  # the step whose weights `test/...` measured
 
 
@@ -101,7 +103,7 @@ class Rounds:
     """Per-language values of one metric in evaluation rounds. Trainer reports one language at a
     time; `add` returns {split: {lang: value}} for each round the given metrics complete."""
 
-    def __init__(self, languages: Iterable[str], metric: str = "accuracy"):
+    def __init__(self, languages: Iterable[str], metric: str):
         self.languages, self.metric = set(languages), metric
         self._open: Dict[str, Dict[str, float]] = defaultdict(dict)
 

@@ -9,6 +9,7 @@ from typing import Dict
 
 from xlt.config.schema import TaskConfig
 from xlt.core.errors import ConfigError
+from xlt.data.jsonl import checked_row
 from xlt.tasks import task_kind
 
 
@@ -25,6 +26,11 @@ def _sentence_lines(text: str):
             block = []
     if block:
         yield start, "\n".join(block) + "\n"
+
+
+def count_sentences(path: Path) -> int:
+    """The sentence blocks of a CoNLL-U file (xlt.data.jsonl.count_rows)."""
+    return sum(1 for _ in _sentence_lines(path.read_text(encoding="utf-8")))
 
 
 def read_conllu(path: Path, task: TaskConfig) -> Dict[str, list]:
@@ -46,9 +52,6 @@ def read_conllu(path: Path, task: TaskConfig) -> Dict[str, list]:
         if not tokens:
             continue  # a block of comments only
         row = {words_field: [t["form"] for t in tokens], tags_field: [t["upos"] for t in tokens]}
-        problem = kind.row_problem(row, task)
-        if problem:
-            raise ConfigError("data.dir", f"{path}:{start} {problem}")
-        row = getattr(kind, "normalise", lambda r, _: r)(row, task)
+        row = checked_row(kind, row, task, f"{path}:{start}")
         rows[words_field].append(row[words_field]), rows[tags_field].append(row[tags_field])
     return rows

@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from xlt.config.schema import DataConfig, ModelConfig, TaskConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.identity import content_hash, model_files
+from xlt.protocols import splits_read
 
 PINS_ENV = "XLT_HUB_PINS"
 OFFLINE_MODEL = "use model=tiny or model=local model.path=DIR, or fill the Hugging Face cache where there is internet"
@@ -259,8 +260,6 @@ def hub_config(task: TaskConfig, lang: str) -> str:
 
 def hub_reads(cfg) -> List[Tuple[str, str]]:
     """The (hub config, split) pairs a job reads: its protocol's (language, split) pairs, in the repo's names."""
-    from xlt.protocols import splits_read
-
     return [(hub_config(cfg.task, lang), split) for lang, split in splits_read(cfg)]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from xlt.config import XltConfig, config_hash
-from xlt.protocols import jsonl_files
+from xlt.protocols import local_files
 
 CACHE_FILE = "content_hashes.json"
 # A local model's files that decide what it computes (a README or a log does not).
@@ -74,7 +74,7 @@ def local_inputs(cfg: XltConfig) -> Dict[str, List[Path]]:
     """The local files a job reads, by part: `data` (JSONL) and `model` (a local checkpoint)."""
     found = {}
     if cfg.data.source == "jsonl":
-        found["data"] = jsonl_files(cfg)
+        found["data"] = local_files(cfg)
     if cfg.model.source == "local":
         found["model"] = model_files(Path(cfg.model.path).expanduser())
     return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Dict, List
 
 from xlt.config.schema import TaskConfig
@@ -44,10 +45,19 @@ def _row(line: str):
     return row
 
 
+def checked_row(kind: ModuleType, row, task: TaskConfig, where: str) -> dict:
+    """A row its task's kind accepts, as the kind keeps it (`normalise`, where it has one); else a
+    ConfigError naming `where` (file:line) and the problem."""
+    problem = kind.row_problem(row, task)
+    if problem:
+        raise ConfigError("data.dir", f"{where} {problem}")
+    normalise = getattr(kind, "normalise", None)
+    return normalise(row, task) if normalise else row
+
+
 def read_jsonl(path: Path, task: TaskConfig) -> Dict[str, list]:
     """Read a task's JSONL file into columns; raises ConfigError naming `path:line` and the fix."""
     kind = task_kind(task)
-    normalise = getattr(kind, "normalise", lambda row, _: row)
     rows: Dict[str, list] = {c: [] for c in kind.columns(task)}
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -63,13 +73,20 @@ def read_jsonl(path: Path, task: TaskConfig) -> Dict[str, list]:
                 row = _row(line)
             except ValueError as e:
                 raise ConfigError("data.dir", f"{where} {e}") from None
-            problem = kind.row_problem(row, task)
-            if problem:
-                raise ConfigError("data.dir", f"{where} {problem}")
-            row = normalise(row, task)
+            row = checked_row(kind, row, task, where)
             for c in rows:
                 rows[c].append(row[c])
     return rows
+
+
+def count_rows(path: Path) -> int:
+    """A local split's rows, counted without reading them (its non-blank lines; CoNLL-U: its sentences)."""
+    if path.suffix == ".conllu":
+        from xlt.data.conllu import count_sentences
+
+        return count_sentences(path)
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def read_local(path: Path, task: TaskConfig) -> Dict[str, list]:

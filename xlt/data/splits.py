@@ -20,7 +20,7 @@ from xlt.config.schema import TaskConfig, XltConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.cache import disk_cached
 from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_config, hub_reads
-from xlt.data.jsonl import columns, read_jsonl, read_local
+from xlt.data.jsonl import columns, count_rows, read_jsonl, read_local
 from xlt.protocols import Part, eval_languages, train_parts
 from xlt.tasks import task_kind
 
@@ -138,7 +138,6 @@ def data_pin(cfg: XltConfig) -> Optional[Pin]:
     return dataset_pin(cfg.data, cfg.task.hub_files, hub_reads(cfg)) if cfg.data.source == "hub" else None
 
 
-
 def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> EncodedData:
     """Every split of a job as its protocol reads them, tokenized; `pin`: the job's `data_pin` if
     it has it already."""
@@ -164,7 +163,7 @@ def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> Encode
 def split_rows(cfg: XltConfig, pin: Optional[Pin], lang: str, split: str) -> Optional[int]:
     """Rows in a (language, split) where that is cheap to know (local files), else None."""
     if pin is None:
-        return len(next(iter(read_local(local_file(cfg, split, lang), cfg.task).values())))
+        return count_rows(local_file(cfg, split, lang))
     if not Path(pin.repo_id).is_dir():
         return None  # on the hub: the job finds out, after its download
     import pyarrow.parquet as pq

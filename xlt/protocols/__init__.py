@@ -26,7 +26,7 @@ from xlt.protocols import _base
 from xlt.protocols._base import Part, targets
 from xlt.tasks import metric_of
 
-__all__ = ["Part", "check", "dev_languages", "eval_languages", "expand", "jsonl_files",
+__all__ = ["Part", "check", "dev_languages", "eval_languages", "expand", "local_files",
            "protocol_of", "selection", "selection_languages", "splits_read", "targets", "train_parts",
            "validate_job"]
 
@@ -88,8 +88,8 @@ def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
                                        for lang in eval_languages(cfg)]))
 
 
-def jsonl_files(cfg: XltConfig) -> List[Path]:
-    """The JSONL files a job with local data reads."""
+def local_files(cfg: XltConfig) -> List[Path]:
+    """The local files (JSONL, CoNLL-U) a job with local data reads."""
     return [local_file(cfg, split, lang) for lang, split in splits_read(cfg)]
 
 
@@ -127,7 +127,7 @@ def _check_files(cfg: XltConfig) -> None:
     if not data_dir.is_dir():
         kind = "CoNLL-U" if cfg.data.source == "conllu" else "JSONL"
         raise ConfigError("data.dir", f"{kind} directory {str(data_dir)!r} does not exist")
-    missing = [path.name for path in jsonl_files(cfg) if not path.is_file()]
+    missing = [path.name for path in local_files(cfg) if not path.is_file()]
     if missing and cfg.data.source == "sample":
         raise ConfigError("data", f"protocol {cfg.protocol.name} reads {', '.join(missing)}, which the bundled sample "
                                   "lacks (it has English training rows only); use data=jsonl data.dir=DIR, "

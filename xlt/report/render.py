@@ -11,7 +11,6 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
-from xlt.config import TaskConfig
 from xlt.core import tags
 from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
@@ -19,7 +18,15 @@ from xlt.report import charts
 from xlt.report.findings import PROTOCOL, findings, sides
 from xlt.report.header import what_ran
 from xlt.report.references import HEAD, beside_references
-from xlt.report.results import languages_of, load_curves, report_metric, results_from_runs, run_table, varied_fields
+from xlt.report.results import (
+    languages_of,
+    load_curves,
+    report_metric,
+    results_from_runs,
+    run_table,
+    task_of,
+    varied_fields,
+)
 from xlt.report.significance import METHOD, Examples, cell_interval, compare
 from xlt.tasks import task_kind
 
@@ -275,14 +282,5 @@ def _examples(tracking_uri: str, runs: List, metric: str) -> Optional[Examples]:
     found = {run_id: frame for run_id, frame in found.items() if frame is not None}
     if not found:
         return None
-    kind = task_kind(_task_of(runs))
+    kind = task_kind(task_of(runs[0]))
     return Examples(found, functools.partial(kind.score, metric))
-
-
-def _task_of(runs: List) -> TaskConfig:
-    """The runs' task, as far as scoring needs it: its kind (runs made before task kinds: sentences)."""
-    params = runs[0].data.params
-    return TaskConfig(name=params.get("task.name", "task"), labels=[], text_fields=[], languages=[], hub_id="",
-                      kind=params.get("task.kind") or TaskConfig.kind,
-                      module=None if params.get("task.module") in (None, "None") else params["task.module"])
-

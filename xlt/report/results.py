@@ -15,12 +15,13 @@ from typing import Dict, Iterable, List, Optional
 
 import pandas as pd
 
+from xlt.config import TaskConfig
 from xlt.core import tags
 from xlt.core.metrics import SELECTED_STEP, TARGET_MEAN, headline_metric, metric_name, parse_metric_name
+from xlt.tasks import task_kind
 from xlt.tracking.heartbeat import died, seen_status, silence
 
 SPLITS = ("test", "test_last", "validation")
-METRICS = ("accuracy", "f1", "precision", "recall")  # the tasks' metrics a results table carries as columns
 # Params that describe a run but are no experimental choice, or repeat `model`/`technique`/`task.name`.
 # Content hashes, commits, paths and ids are never swept fields, whatever their values.
 _NOT_SWEPT = ("model", "technique", "languages", "model.", "technique.", "tracking.", "output_dir",
@@ -123,20 +124,29 @@ def results_from_runs(runs: List) -> pd.DataFrame:
     """The tidy table: one row per run x split x language (languages, then `target_mean`)."""
     table = run_table(runs).set_index("run_id")
     langs = languages_of(runs) + [TARGET_MEAN]
-    rows = []
+    rows, logged = [], {}  # logged: every metric the runs' task kinds log, in their order
     for r in runs:
-        m, metric = r.data.metrics, headline_metric(r.data.tags)
+        m, metric, names = r.data.metrics, headline_metric(r.data.tags), task_kind(task_of(r)).METRICS
+        logged.update(dict.fromkeys(names))
         for split in SPLITS:
             for lang in langs:
-                values = {name: m.get(metric_name(split, name, lang)) for name in METRICS}
+                values = {name: m.get(metric_name(split, name, lang)) for name in names}
                 rows.append({"run_id": r.info.run_id, "split": split, "lang": lang, "metric": metric,
                              "score": m.get(metric_name(split, metric, lang)), **values,
                              "loss": m.get(metric_name(split, "loss", lang))})
     tidy = pd.DataFrame(rows).join(table, on="run_id")
     front = ["run_id", "run_name", "status", "model", "technique"]
-    logged = [name for name in METRICS if tidy[name].notna().any()] or ["accuracy"]
     return tidy[front + [c for c in table.columns if c not in front] + ["split", "lang", "metric", "score", *logged,
                                                                         "loss"]]
+
+
+def task_of(run) -> TaskConfig:
+    """A run's task, as far as reading its numbers needs it: its kind (runs made before task kinds:
+    sentence classification)."""
+    params = run.data.params
+    return TaskConfig(name=params.get("task.name", "task"), labels=[], text_fields=[], languages=[], hub_id="",
+                      kind=params.get("task.kind") or TaskConfig.kind,
+                      module=None if params.get("task.module") in (None, "None") else params["task.module"])
 
 
 def report_metric(runs: List) -> str:

@@ -150,9 +150,12 @@ def _counts(pred: np.ndarray, gold: np.ndarray, labels: List[str]) -> List[float
     return [tp, len(found) - tp, len(true) - tp, float(np.sum(pred == gold)), len(gold)]
 
 
+def _statistics(preds: List[np.ndarray], golds: List[np.ndarray], labels: List[str]) -> np.ndarray:
+    return np.array([_counts(p, g, labels) for p, g in zip(preds, golds)], dtype=np.float32).reshape(-1, 5)
+
+
 def example_statistics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> np.ndarray:
-    preds, golds = _word_tags(predictions, label_ids)
-    return np.array([_counts(p, g, task.labels) for p, g in zip(preds, golds)], dtype=np.float32).reshape(-1, 5)
+    return _statistics(*_word_tags(predictions, label_ids), task.labels)
 
 
 def score(metric: str, sums: np.ndarray) -> np.ndarray:
@@ -184,11 +187,11 @@ def prediction_alarms(task: TaskConfig, train_language: str, tested: Dict[str, T
     language (e.g. "predicts only O") where its gold words have several."""
     words = {lang: _word_tags(*pair) for lang, pair in tested.items()}
     found: List[str] = []
-    f1 = {lang: metrics(*pair, task)["f1"] for lang, pair in tested.items()}
+    f1 = {lang: float(score("f1", _statistics(*pair, task.labels).sum(axis=0))) for lang, pair in words.items()}
     if f1 and all(v == 0 for v in f1.values()):
         found.append(f"learns nothing: F1 0 in every language ({', '.join(f1)}): no entity right")
     for lang, (preds, golds) in words.items():
-        pred, gold = np.concatenate(preds or [np.zeros(0)]), np.concatenate(golds or [np.zeros(0)])
+        pred, gold = _flat(preds), _flat(golds)
         if not len(pred) or len(np.unique(gold)) < 2:
             continue
         counts = np.bincount(pred.astype(int), minlength=len(task.labels))

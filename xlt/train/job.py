@@ -194,7 +194,7 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     if job.technique.caches_features(job.cfg.technique):
         log.info("features not cached: task=%s's head reads every token; the frozen encoder runs at every step",
                  job.cfg.task.name)
-    if pooling not in ("cls", "none"):  # the heads pool with the first token themselves
+    if job.kind.POOLED and pooling != "cls":  # the heads pool with the first token themselves
         return data, PooledClassifier(model, pooling)
     return data, model
 

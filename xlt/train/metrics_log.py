@@ -13,7 +13,7 @@ class MlflowMetrics(TrainerCallback):
     """Log every Trainer record under xlt's metric names, plus each round's target mean of every
     metric the task's kind logs (`metrics`: its METRICS)."""
 
-    def __init__(self, languages: List[str], train_language: str, stop=None, metrics: Sequence[str] = ("accuracy",)):
+    def __init__(self, languages: List[str], train_language: str, stop, metrics: Sequence[str]):
         self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
         self.rounds = [Rounds(languages, metric) for metric in metrics]
         self.train_language = train_language

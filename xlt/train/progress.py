@@ -27,8 +27,7 @@ def round_line(step: int, split: str, accuracy: dict, train_language: str) -> st
 
 
 class ProgressLog(TrainerCallback):
-    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int] = None,
-                 metric: str = "accuracy"):
+    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int], metric: str):
         self.languages, self.train_language = languages, train_language
         self.rounds = Rounds(languages, metric)  # the task's headline metric (xlt.tasks)
         self.bar_position = bar_position  # one bar per job running side by side
