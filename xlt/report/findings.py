@@ -133,8 +133,6 @@ def findings(runs: pd.DataFrame, tidy: pd.DataFrame, train_language: str = "en",
                 "or its numbers are broken), and such runs rank nothing."]
     if "score" not in tidy:  # a results table of accuracy only (sentence tasks)
         tidy = tidy.assign(score=tidy["accuracy"])
-    if isinstance(examples, pd.DataFrame):
-        examples = Examples.of_correctness(examples)
     test = tidy[(tidy["split"] == "test") & tidy["run_id"].isin(done["run_id"])]
     if test["score"].isna().all():
         return ["No run finished: nothing to compare."]
