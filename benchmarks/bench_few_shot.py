@@ -4,7 +4,7 @@ target rows per language, on a fixed English budget; and translate-train's mecha
     python benchmarks/bench_few_shot.py [--shared ../shared]   # writes benchmarks/results_few_shot.json
 
 Model: the real multilingual-e5-small in shared/models; data: real XNLI rows in shared/data, as a
-local copy of facebook/xnli in its hub layout (tests/standins.py: parquet files, card `configs:`).
+local copy of facebook/xnli in its hub layout (tests/standins/dataset_repos.py: parquet files, card `configs:`).
 The shared data has no target-language training rows: each language's last 990 validation rows
 are its training pool (its `train` files), and the first 1,500 remain its validation split, of
 which the first EVAL rows are evaluated. Every K is one `python run.py -m` sweep of
@@ -24,7 +24,7 @@ from pathlib import Path
 from sides import REPO, timed
 
 sys.path.insert(0, str(REPO / "tests"))
-from standins import LANGS, dataset_mirror  # noqa: E402
+from standins.dataset_repos import LANGS, dataset_mirror  # noqa: E402
 
 POOL = 990  # each language's last validation rows: its training pool
 ENGLISH_ROWS, EVAL, TEST = 1500, 300, 1000  # English training rows; validation and test rows per language

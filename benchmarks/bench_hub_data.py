@@ -2,7 +2,7 @@
 (`load_dataset(repo, lang, split=...)`, xlt before issue 11) against the files of the splits
 it reads (xlt's pinned per-split files, xlt/data/hub.py).
 
-The repo is a local copy in facebook/xnli's layout (tests/standins.py): real XNLI validation
+The repo is a local copy in facebook/xnli's layout (tests/standins/dataset_repos.py): real XNLI validation
 and test rows, and train files of the real split's 392,702 rows per language, made of the
 9,000 English training rows at hand, stored without dictionary encoding, as distinct text is.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from standins import LANGS, xnli_mirror  # noqa: E402
+from standins.dataset_repos import LANGS, xnli_mirror  # noqa: E402
 
 XNLI = REPO.parent / "shared" / "data" / "xnli"
 TRAIN_ROWS = 392_702

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_sync import build_store  # noqa: E402
-from standins import MlflowServer, PostgresServer  # noqa: E402
+from standins.postgres import MlflowServer, PostgresServer  # noqa: E402
 
 
 def one_at_a_time(self, wanted):

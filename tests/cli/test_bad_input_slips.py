@@ -62,7 +62,7 @@ def test_a_protocol_that_makes_no_job_of_the_languages_is_an_error_not_an_empty_
 
 
 def test_a_tokenizer_without_a_padding_token_is_one_line(tmp_path):
-    from standins import tiny_checkpoint
+    from standins.checkpoints import tiny_checkpoint
 
     model = tiny_checkpoint(tmp_path / "ckpt")
     config = json.loads((model / "tokenizer_config.json").read_text())

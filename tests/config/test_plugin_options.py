@@ -201,7 +201,8 @@ def test_options_of_plugins_of_ones_own_are_typed_from_the_command_line(tmp_path
 @pytest.mark.heavy  # a real job in its own process: in CI's second run
 @pytest.mark.slow
 def test_plugins_of_ones_own_run_end_to_end_without_touching_xlt(tmp_path, monkeypatch):
-    from conftest import mlflow_runs, run_xlt
+    from commands import run_xlt
+    from stores import mlflow_runs
 
     conf = plugins_of_ones_own(tmp_path, monkeypatch)
     result = run_xlt("model=tiny", "data=sample", "technique=top_layers", "technique.layers=2",

@@ -6,7 +6,6 @@ import json
 import mlflow
 import numpy as np
 import pytest
-from jobs import composed_job, run_job
 from seqeval.metrics import f1_score
 from tasks.token_data import CONLLU, TOKEN_LEARNS, write_ner
 
@@ -17,6 +16,8 @@ from xlt.model.loading import build_tiny_tokenizer
 from xlt.protocols import validate_job
 from xlt.tasks import token_classification as token
 from xlt.tracking.predictions import load_predictions
+
+from jobs import composed_job, run_job
 
 PANX = task_preset("panx")
 
@@ -127,11 +128,15 @@ def test_udpos_from_conllu_files_runs_end_to_end(tmp_path):
     for split in ("train", "validation", "test"):
         for lang in ("en", "de"):
             (tmp_path / f"{split}.{lang}.conllu").write_text(CONLLU * 12)
+    long = "".join(f"{i}\tHaus\tHaus\tNOUN\t_\t_\t0\troot\t_\t_\n" for i in range(1, 201))
+    (tmp_path / "test.de.conllu").write_text(CONLLU * 11 + f"# sent_id = long\n{long}\n")  # over 128 tokens
     result = run_job(tmp_path / "o", "task=udpos", "data=conllu", f"data.dir={tmp_path}", "languages.eval=[en,de]",
                      *TOKEN_LEARNS)
     run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'o' / 'mlflow.db'}").get_run(result["run_id"])
     assert run.data.metrics["test/de/accuracy"] > 0.5 and "test/de/f1" in run.data.metrics
     assert run.data.metrics["test/en/rows"] == 12  # sentences; the multi-word token `zum` left out of each
+    # The long German sentence is split into pieces, and still counted as one sentence.
+    assert run.data.metrics["test/de/rows"] == 12 and run.data.metrics["test/de/split_rows"] >= 1
 
 
 def test_a_bad_conllu_sentence_names_its_file_and_first_line(tmp_path):

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from conftest import mlflow_runs, run_xlt
+from commands import run_xlt
+from stores import mlflow_runs
 
 
 def _open_store(uri: str, output_dir: str, queue) -> None:

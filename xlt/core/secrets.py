@@ -1,6 +1,7 @@
 """Keep credentials out of everything xlt logs: params, tags, artifacts, error messages."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -11,7 +12,7 @@ SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_TOKEN", "MLFLOW
 MASK = "***"
 _PATTERNS = (
     re.compile(r"\bhf_[A-Za-z0-9]{20,}"),  # Hugging Face access tokens
-    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),  # user:password@ in URIs
+    re.compile(r"(?<=://)[^/\s:@\\]+\\?:[^/\s@]+(?=@)"),  # user:password@ in URIs (`\:` as Hydra escapes it)
     re.compile(r"(?i)(?<=token=)[^&\s'\"]+"),  # ?token=... in URLs
 )
 
@@ -25,3 +26,15 @@ def scrub(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
     return text
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that masks credentials in every record a handler writes: the console (and the SLURM
+    log file that keeps it), a job's run.log (conf/hydra/*_logging/xlt.yaml)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = scrub(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

@@ -14,6 +14,7 @@ import pandas as pd
 from xlt.core import tags
 from xlt.core.errors import one_line
 from xlt.core.metrics import TARGET_MEAN
+from xlt.core.secrets import scrub
 from xlt.report import charts
 from xlt.report.findings import PROTOCOL, findings, sides
 from xlt.report.header import what_ran
@@ -148,7 +149,7 @@ class Report:
         self.cells = Cells(self.rows, self.columns, self.examples, self.langs, self.train_language, self.runs)
         self.findings = findings(self.runs, self.tidy, self.train_language, self.examples, self.metric)
         self.problems = self._problems(outcomes)
-        self.header = what_ran(runs, tracking_uri, self.train_language, command)
+        self.header = what_ran(runs, tracking_uri, self.train_language, command and scrub(command))
         self.references, self.budgets = beside_references(runs)
         labels = next((r.data.params["task.labels"] for r in runs if r.data.params.get("task.labels")), "")
         # A uniform guess over the labels, where the metric is accuracy over them (F1 has no such line).
@@ -157,12 +158,15 @@ class Report:
                        for alarm in filter(None, r.data.tags.get(tags.ALARMS, "").split("; "))]
 
     def _problems(self, outcomes) -> List[List[str]]:
-        """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses."""
+        """Failed, killed, skipped and unstarted jobs: from the sweep's outcomes, else the runs' statuses
+        (credentials in a command line or an error masked: the report is logged and synced)."""
         if outcomes is not None:
-            return [[f"#{o.num}", " ".join(o.overrides), o.status, one_line(o.error) or "-"] for o in outcomes
+            rows = [[f"#{o.num}", " ".join(o.overrides), o.status, one_line(o.error) or "-"] for o in outcomes
                     if o.status != "FINISHED"]
-        bad = self.runs[self.runs["status"] != "FINISHED"]
-        return [[r.run_name, r.run_id, r.status, one_line(r.error) or "-"] for r in bad.itertuples()]
+        else:
+            bad = self.runs[self.runs["status"] != "FINISHED"]
+            rows = [[r.run_name, r.run_id, r.status, one_line(r.error) or "-"] for r in bad.itertuples()]
+        return [[scrub(cell) for cell in row] for row in rows]
 
     def charts(self, out: Path) -> Dict[str, Path]:
         done = self.runs[self.runs["status"] == "FINISHED"]

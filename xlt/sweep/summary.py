@@ -7,6 +7,7 @@ from typing import List
 from hydra.core.utils import filter_overrides
 
 from xlt.core.errors import one_line
+from xlt.core.secrets import scrub
 from xlt.sweep.outcome import Outcome
 
 HEADER = ("job", "overrides", "status", "target score", "wall time", "run")
@@ -35,7 +36,7 @@ def table(outcomes: List[Outcome]) -> str:
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     head = [f"Every job: {' '.join(common)}", ""] if common else []
-    return "\n".join(head + lines + alarm_lines(outcomes))
+    return scrub("\n".join(head + lines + alarm_lines(outcomes)))  # printed, and kept in summary.md
 
 
 def alarm_lines(outcomes: List[Outcome]) -> List[str]:

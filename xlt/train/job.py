@@ -199,37 +199,44 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
     return data, model
 
 
+def _rows(ds) -> int:
+    """A split's rows, each counted once however many pieces a long one was split into."""
+    columns = ds.with_format(None)
+    return len(set(zip(columns["lang"], columns["row"]) if "lang" in ds.column_names else columns["row"]))
+
+
 def _log_rows(job: JobContext, data: EncodedData) -> None:
     """How many rows the job trains and evaluates on: metrics `train/rows`, `<split>/<lang>/rows`
     (`train/<lang>/rows` too; logged once: a resumed run has them)."""
     import mlflow
 
-    per_lang = Counter(data.train["lang"])
-    rows = {metric_name("train", "rows"): len(data.train),
+    train_langs = data.train.with_format(None)["lang"]
+    per_lang = Counter(lang for lang, _ in set(zip(train_langs, data.train.with_format(None)["row"])))
+    rows = {metric_name("train", "rows"): sum(per_lang.values()),
             **{metric_name("train", "rows", lang): n for lang, n in per_lang.items()}}
     for split, by_lang in (("validation", data.validation), ("test", data.test)):
-        rows.update({metric_name(split, "rows", lang): len(ds) for lang, ds in by_lang.items()})
+        rows.update({metric_name(split, "rows", lang): _rows(ds) for lang, ds in by_lang.items()})
     if job.resume is None:
         mlflow.log_metrics(rows, step=0)
-    sizes = {split: sorted({len(ds) for ds in by_lang.values()}) for split, by_lang in
+    sizes = {split: sorted({rows[metric_name(split, "rows", lang)] for lang in by_lang}) for split, by_lang in
              (("validation", data.validation), ("test", data.test))}
     trained = ", ".join(f"{lang} {n}" for lang, n in per_lang.items()) if len(per_lang) > 1 else next(iter(per_lang))
-    log.info("rows: %d to train (%s); per language %s validation, %s test", len(data.train), trained,
+    log.info("rows: %d to train (%s); per language %s validation, %s test", rows["train/rows"], trained,
              "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
-    _log_pieces(job, data)
+    _log_pieces(job, data, rows)
 
 
-def _log_pieces(job: JobContext, data: EncodedData) -> None:
+def _log_pieces(job: JobContext, data: EncodedData, rows: dict) -> None:
     """Rows longer than train.max_length that the task's kind split into pieces (none are cut or
     dropped): metric `<split>/<lang>/split_rows`, and a line saying how many."""
     import mlflow
 
     split = {}
-    for name, by_lang in (("train", {"all": data.train}), ("validation", data.validation), ("test", data.test)):
+    for name, by_lang in (("train", {None: data.train}), ("validation", data.validation), ("test", data.test)):
         for lang, ds in by_lang.items():
-            extra = len(ds) - len(set(ds.with_format(None)["row"]))
+            extra = len(ds) - rows[metric_name(name, "rows", lang)]
             if extra:
-                split[metric_name(name, "split_rows", None if lang == "all" else lang)] = extra
+                split[metric_name(name, "split_rows", lang)] = extra
     if split and job.resume is None:
         mlflow.log_metrics(split, step=0)
     if split:

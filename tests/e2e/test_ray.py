@@ -1,0 +1,35 @@
+"""The guarantees under Hydra's Ray launcher, on a Ray of this machine on loopback."""
+import pytest
+
+from commands import run_xlt
+from faulty_sweeps import FE_SWEEP, rerun_finishes_the_failed, sweep_with_failures
+from stores import metric_histories, mlflow_runs
+
+
+@pytest.mark.heavy
+@pytest.mark.ray
+@pytest.mark.slow
+def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install -e '.[ray]'")
+    from mlflow.entities import ViewType
+
+    # A Ray of this machine on loopback, a slot per job. Job 0 dies each time Ray tries it, job 1
+    # raises, job 2 is still running when Ray gives up on job 0: the sweep must wait for it.
+    sweep = [*FE_SWEEP, "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=3", f"output_dir={tmp_path}"]
+    client, jobs = sweep_with_failures(tmp_path, sweep, "die:0,raise:1,sleep:2:40", waited_for="#0, #2")
+    assert jobs[0].data.tags["xlt.error"].startswith("the job's process died")
+    assert jobs[1].data.tags["xlt.error"] == "RuntimeError: injected failure in job 1"
+    retried = client.search_runs([jobs[0].info.experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [r.data.tags["xlt.job_num"] for r in retried] == ["0"] * 3  # Ray's 3 retries left no duplicate
+    rerun_finishes_the_failed(tmp_path, sweep)
+
+    # Every metric has as many points as under xlt's own launcher.
+    reference = run_xlt(*FE_SWEEP, "tracking.experiment=reference", f"output_dir={tmp_path}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    def points(experiment):
+        _, runs = mlflow_runs(tmp_path, experiment)
+        return {r.data.params["train.seed"]: {name: len(points) for name, points in metric_histories(client, r).items()}
+                for r in runs if r.info.status == "FINISHED"}
+
+    assert points("smoke") == points("reference") and len(points("reference")) == 3
