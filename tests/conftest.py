@@ -28,3 +28,14 @@ needs_shared = pytest.mark.skipif(not (E5 / "config.json").is_file() or not XNLI
                                   reason=f"real encoder and XNLI data not found under {SHARED}")
 
 LABELS = ["entailment", "neutral", "contradiction"]  # XNLI's, in label-id order
+
+
+# The longest files (minutes each: a real encoder, SLURM's requeue delay, Ray's retries), started first:
+# pytest-xdist hands out whole files in collection order, and a long one handed out last runs alone.
+LONGEST_FIRST = ("report/test_findings_on_the_real_encoder.py", "e2e/test_ray.py", "e2e/test_first_run.py",
+                 "e2e/test_smoke_sweep.py", "e2e/test_slurm.py", "e2e/test_submitit.py", "protocols/test_protocols.py")
+
+
+def pytest_collection_modifyitems(items):
+    order = {f"tests/{path}": rank for rank, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: order.get(item.nodeid.split("::")[0], len(order)))
