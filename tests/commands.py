@@ -20,3 +20,8 @@ def run_xlt(*args: str, cwd: Path = REPO, timeout: int = 600, fault: str = "", c
     if fault:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOKS), env.get("PYTHONPATH")]))
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def xlt_cli(*args: str, **kwargs):
+    """`xlt ARGS` (report, sync, reproduce, aim-up) in a subprocess; keyword arguments as `run_xlt`'s."""
+    return run_xlt(*args, command=[sys.executable, "-m", "xlt.cli"], **kwargs)

@@ -3,12 +3,11 @@ facebook/xnli, a hub that never answers and an HTTPS proxy. Nothing here touches
 import os
 import shutil
 import ssl
-import sys
 import time
 
 import pytest
 
-from commands import run_xlt
+from commands import run_xlt, xlt_cli
 from conftest import XNLI, needs_shared
 from standins.checkpoints import tiny_checkpoint
 from standins.dataset_repos import xnli_mirror
@@ -189,8 +188,7 @@ def test_offline_from_the_cache_pinned_and_reproducible(files, tmp_path):
 
     _, runs = mlflow_runs(out, "xlt")
     first_dir = next(r.data.tags["xlt.job_dir"] for r in runs if r.data.params["model.commit"].endswith(A))
-    again = run_xlt("reproduce", first_dir, "tracking.experiment=again", env=env, timeout=300,
-                    command=[sys.executable, "-m", "xlt.cli"])
+    again = xlt_cli("reproduce", first_dir, "tracking.experiment=again", env=env, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [p[1] for p in params(out, "again")] == [f"tiny-bert@{A}"]
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from commands import run_xlt
+from commands import run_xlt, xlt_cli
 from stores import aim_jobs, metric_histories, mlflow_runs
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
@@ -315,9 +315,6 @@ def test_xlt_report_on_an_experiment_a_single_run_and_an_empty_store(smoke, tmp_
 
 
 # -- reproducing a run -----------------------------------------------------------------------------
-
-def xlt_cli(*args, cwd):
-    return run_xlt(*args, cwd=cwd, command=[sys.executable, "-m", "xlt.cli"])
 
 
 @pytest.mark.slow

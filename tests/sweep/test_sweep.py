@@ -1,11 +1,10 @@
 """The sweep layer: GPUs dealt to parallel jobs, reproduce's checks, and a bad row stopping a sweep before any
 job. The smoke sweep as a user runs it, read back by every assertion: tests/e2e/test_smoke_sweep.py."""
-import sys
 
 import pytest
 import yaml
 
-from commands import run_xlt
+from commands import run_xlt, xlt_cli
 from stores import metric_histories, mlflow_runs
 
 LANGS = ["en", "de", "fr", "es", "ar", "zh"]
@@ -48,9 +47,6 @@ def test_gpus_are_dealt_one_per_job(monkeypatch, caplog):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert Launcher(n_jobs=2)._gpus() == [None, None] and "No GPU visible" in caplog.text
 
-
-def xlt_cli(*args, cwd):
-    return run_xlt(*args, cwd=cwd, command=[sys.executable, "-m", "xlt.cli"])
 
 
 def test_reproduce_notes_a_changed_environment(tmp_path):

@@ -1,7 +1,6 @@
 """Parameter-efficient techniques: LoRA through peft and BitFit; which parameters train on each
 architecture, their defaults, and the selected weights saved and reloaded."""
 import json
-import sys
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ from xlt.techniques import bitfit, load_technique
 from xlt.techniques import lora as lora_technique
 from xlt.train.selection import ModelSelection
 
-from commands import run_xlt
+from commands import run_xlt, xlt_cli
 from standins.checkpoints import saved_encoder, tiny_checkpoint
 from stores import aim_jobs, assert_findings_heed_alarms, metric_histories, mlflow_runs
 
@@ -220,8 +219,8 @@ def test_lora_runs_sync_to_aim_and_reproduce(saved_sweep, tmp_path):
     lora_run = runs["lora"]
     assert aim_runs[lora_run.info.run_id]["params"]["technique.lora.rank"] == 8
     assert lora_run.info.run_name.startswith("base-lora")
-    again = run_xlt("reproduce", lora_run.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{out}/mlflow.db",
-                    "tracking.experiment=again", command=[sys.executable, "-m", "xlt.cli"], cwd=tmp_path)
+    again = xlt_cli("reproduce", lora_run.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{out}/mlflow.db",
+                    "tracking.experiment=again", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     _, (copy,) = mlflow_runs(out, "again")
     assert metric_histories(client, copy) == metric_histories(client, lora_run)

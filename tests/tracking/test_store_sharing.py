@@ -1,11 +1,10 @@
 """One store, several output directories (issue 39): created once whoever comes first, artifacts
 beside the store, never under the working directory; a reproduction goes into the store it was given."""
 import multiprocessing as mp
-import sys
 
 import pytest
 
-from commands import run_xlt
+from commands import run_xlt, xlt_cli
 from stores import mlflow_runs
 
 
@@ -56,8 +55,7 @@ def test_a_reproduction_goes_into_the_given_store_and_says_the_data_changed(tmp_
     assert client.get_experiment(run.info.experiment_id).artifact_location.startswith((store / "mlartifacts").as_uri())
     with open(data / "test.de.jsonl", "a") as f:
         f.write('{"premise": "Neu.", "hypothesis": "Neu.", "label": 0}\n')
-    again = run_xlt("reproduce", run.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{store}/mlflow.db",
-                    command=[sys.executable, "-m", "xlt.cli"], cwd=here)
+    again = xlt_cli("reproduce", run.info.run_id, "--mlflow-tracking-uri", f"sqlite:///{store}/mlflow.db", cwd=here)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "xlt: note: the data changed since the run (data.commit sha256:" in again.stderr
     _, runs = mlflow_runs(store, "xlt")

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from commands import run_xlt
+from commands import xlt_cli
 
 LANGS = ["en", "de", "zh"]
 
@@ -62,7 +62,7 @@ def store(tmp_path):
 
 
 def xlt_sync(*args, fault=""):
-    return run_xlt("sync", *args, command=[sys.executable, "-m", "xlt.cli"], fault=fault)
+    return xlt_cli("sync", *args, fault=fault)
 
 
 def aim_view(repo_dir):
@@ -214,7 +214,6 @@ def test_a_damaged_aim_repo_or_store_is_one_line_and_the_repo_rebuilds_from_mlfl
     bad_store = tmp_path / "copy.db"
     bad_store.write_bytes(b"SQLite format 3\x00" + b"\xff" * 8000)  # the header, then nothing sound
     for command in (["sync", "--aim-repo", str(tmp_path / "aim2")], ["report", "--out", str(tmp_path / "r")]):
-        said = run_xlt(*command, "--mlflow-tracking-uri", f"sqlite:///{bad_store}",
-                       command=[sys.executable, "-m", "xlt.cli"])
+        said = xlt_cli(*command, "--mlflow-tracking-uri", f"sqlite:///{bad_store}")
         assert said.returncode == 2 and said.stderr.startswith(
             f"xlt: error: --mlflow-tracking-uri: {bad_store} is damaged (") and said.stderr.count("\n") == 1

@@ -200,9 +200,8 @@ def prepare_data(job: JobContext, model, tokenizer, pooling: str):
 
 
 def _rows(ds) -> int:
-    """A split's rows, each counted once however many pieces a long one was split into."""
-    columns = ds.with_format(None)
-    return len(set(zip(columns["lang"], columns["row"]) if "lang" in ds.column_names else columns["row"]))
+    """A language's rows in a split, each counted once however many pieces a long one was split into."""
+    return len(set(ds.with_format(None)["row"]))
 
 
 def _log_rows(job: JobContext, data: EncodedData) -> None:
@@ -210,8 +209,8 @@ def _log_rows(job: JobContext, data: EncodedData) -> None:
     (`train/<lang>/rows` too; logged once: a resumed run has them)."""
     import mlflow
 
-    train_langs = data.train.with_format(None)["lang"]
-    per_lang = Counter(lang for lang, _ in set(zip(train_langs, data.train.with_format(None)["row"])))
+    train = data.train.with_format(None)  # rows of several languages: a row is (language, row)
+    per_lang = Counter(lang for lang, _ in set(zip(train["lang"], train["row"])))
     rows = {metric_name("train", "rows"): sum(per_lang.values()),
             **{metric_name("train", "rows", lang): n for lang, n in per_lang.items()}}
     for split, by_lang in (("validation", data.validation), ("test", data.test)):
@@ -221,7 +220,7 @@ def _log_rows(job: JobContext, data: EncodedData) -> None:
     sizes = {split: sorted({rows[metric_name(split, "rows", lang)] for lang in by_lang}) for split, by_lang in
              (("validation", data.validation), ("test", data.test))}
     trained = ", ".join(f"{lang} {n}" for lang, n in per_lang.items()) if len(per_lang) > 1 else next(iter(per_lang))
-    log.info("rows: %d to train (%s); per language %s validation, %s test", rows["train/rows"], trained,
+    log.info("rows: %d to train (%s); per language %s validation, %s test", sum(per_lang.values()), trained,
              "-".join(map(str, sizes["validation"])), "-".join(map(str, sizes["test"])))
     _log_pieces(job, data, rows)
 
