@@ -22,8 +22,8 @@ def summary_rows(output_dir):
 
 def sweep_with_failures(tmp_path, sweep, fault, waited_for):
     """Run a sweep of three jobs where jobs 0 and 1 fail and job 2 outlasts the launcher's
-    giving up: the sweep waits for it, leaves nothing RUNNING and syncs all three to Aim."""
-    result = run_xlt(*sweep, fault=fault)
+    giving up (`hold:2` in `fault`): the sweep waits for it, leaves nothing RUNNING and syncs all three to Aim."""
+    result = run_xlt(*sweep, fault=fault, env={"XLT_FAULT_DIR": str(tmp_path)})
     assert result.returncode == 1, result.stderr[-3000:]
     assert f"waiting for jobs {waited_for}" in result.stdout + result.stderr
     assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}

@@ -14,10 +14,10 @@ def test_the_guarantees_hold_under_hydras_ray_launcher(tmp_path):
     from mlflow.entities import ViewType
 
     # A Ray of this machine on loopback, a slot per job. Job 0 dies each time Ray tries it, job 1
-    # raises, job 2 is still running when Ray gives up on job 0 (after its retries, each a new process: a
-    # minute or more on a loaded machine): the sweep must wait for it.
+    # raises, job 2 holds until the sweep, Ray having given up on job 0 after its retries, has read it as
+    # still running: the sweep must wait for it.
     sweep = [*FE_SWEEP, "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=3", f"output_dir={tmp_path}"]
-    client, jobs = sweep_with_failures(tmp_path, sweep, "die:0,raise:1,sleep:2:100", waited_for="#0, #2")
+    client, jobs = sweep_with_failures(tmp_path, sweep, "die:0,raise:1,hold:2", waited_for="#0, #2")
     assert jobs[0].data.tags["xlt.error"].startswith("the job's process died")
     assert jobs[1].data.tags["xlt.error"] == "RuntimeError: injected failure in job 1"
     retried = client.search_runs([jobs[0].info.experiment_id], run_view_type=ViewType.DELETED_ONLY)

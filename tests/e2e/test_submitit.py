@@ -12,8 +12,8 @@ from stores import metric_histories, mlflow_runs
 def test_the_guarantees_hold_under_hydras_submitit_launcher(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[slurm]'")
     sweep = [*FE_SWEEP, "hydra/launcher=submitit_local", f"output_dir={tmp_path}"]
-    # submitit gives up on job 1 about 30 s after its death; job 2 is still running then.
-    _, jobs = sweep_with_failures(tmp_path, sweep, "raise:0,die:1,sleep:2:50", waited_for="#1, #2")
+    # submitit gives up on job 1 after its death; job 2 holds until the sweep has read it as running.
+    _, jobs = sweep_with_failures(tmp_path, sweep, "raise:0,die:1,hold:2", waited_for="#1, #2")
     assert jobs[1].data.tags["xlt.error"].startswith("the job's process died")
     rerun_finishes_the_failed(tmp_path, sweep)
 

@@ -3,7 +3,8 @@
 `XLT_FAULT=KIND:JOB[:STEP][,...]` makes job number JOB (`*` for any, e.g. a single run) misbehave:
 - `raise`: raise an error as the job starts (its run has started);
 - `die`: the job's process kills itself with SIGKILL, as the out-of-memory killer would;
-- `sleep`: the job waits STEP seconds as it starts, to outlast the others (a slow job);
+- `hold`: the job waits as it starts until the sweep, its launcher having given up, has read it as
+  still running (a slow job, with no clock to tune: a file in XLT_FAULT_DIR says when);
 - `sigterm`: at training step STEP the job sends itself SIGTERM;
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
 - `sigkill-sweep`: at training step STEP the job kills the sweep's process with SIGKILL;
@@ -48,8 +49,20 @@ def at_job_start(job_num: Optional[int]) -> None:
         raise RuntimeError(f"injected failure in job {job_num}")
     if fault and fault[0] == "die":
         os.kill(os.getpid(), signal.SIGKILL)
-    if fault and fault[0] == "sleep":
-        time.sleep(fault[1])
+    if fault and fault[0] == "hold":
+        _wait_for(_flag(), timeout_s=600)  # a test's own limit
+
+
+def _flag():
+    from pathlib import Path
+
+    return Path(os.environ["XLT_FAULT_DIR"]) / "the sweep read the jobs it waits for"
+
+
+def _wait_for(path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 SIGNALS_AT_STEP = {"sigterm": (signal.SIGTERM, False), "sigterm-sweep": (signal.SIGTERM, True),
@@ -118,5 +131,22 @@ def _patch_aim_writer(module) -> None:
     module.AimWriter.write_metric = faulty_write_metric
 
 
-PATCHES = {"xlt.train.job": _patch_job, "xlt.train.trainer": _patch_trainer,
+def _patch_heartbeat(module) -> None:
+    """`hold`: the flag goes up once the sweep has read its lost jobs' runs (a held job among them)."""
+    wait_for_live_jobs = module.wait_for_live_jobs
+
+    @functools.wraps(wait_for_live_jobs)
+    def flagging_wait(nums, job_runs, *args, **kwargs):
+        def read_then_flag():
+            runs = job_runs()
+            if os.environ.get("XLT_FAULT_DIR"):
+                _flag().touch()
+            return runs
+
+        return wait_for_live_jobs(nums, read_then_flag, *args, **kwargs)
+
+    module.wait_for_live_jobs = flagging_wait
+
+
+PATCHES = {"xlt.train.job": _patch_job, "xlt.tracking.heartbeat": _patch_heartbeat, "xlt.train.trainer": _patch_trainer,
            "xlt.tracking.aim_writer": _patch_aim_writer}
