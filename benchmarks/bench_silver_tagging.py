@@ -16,11 +16,10 @@ xlt's side: `python run.py task=udpos data=jsonl`, fine-tuning multilingual-e5-s
 import argparse
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
-from sides import REPO, timed
+from sides import REPO, task_run
 
 TRAIN, EVAL, TEST = 2000, 200, 500  # English training sentences; validation and test sentences per language
 TARGETS = ["de", "fr", "es", "ar"]
@@ -81,20 +80,6 @@ def majority_baseline(rows) -> dict:
             "tags": {t: words.count(t) for t in ("PUNCT", "NUM", "PROPN", "X")}}
 
 
-def xlt_run(model: Path, data: Path) -> dict:
-    import mlflow
-
-    out = Path(tempfile.mkdtemp(prefix="xlt-silver-"))
-    wall, _ = timed([sys.executable, "run.py", "model=local", f"model.path={model}", "task=udpos", "data=jsonl",
-                     f"data.dir={data}", f"languages.eval=[en,{','.join(TARGETS)}]", *RECIPE,
-                     "tracking.experiment=silver", "tracking.aim.sync=false", f"output_dir={out}"])
-    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("silver").experiment_id])
-    m = run.data.metrics
-    return {"wall_s": round(wall, 1), "selected_step": m["test/selected_step"],
-            **{lang: {k: round(m[f"test/{lang}/{k}"], 4) for k in ("accuracy", "f1")} for lang in ["en", *TARGETS]}}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -104,7 +89,8 @@ def main():
     splits = write_data(xnli, data)
     baseline = {lang: majority_baseline(splits[("test", lang)]) for lang in ["en", *TARGETS]}
     result = {"sizes": {"train_en": TRAIN, "validation": EVAL, "test": TEST}, "recipe": RECIPE,
-              "baseline_all_X": baseline, "xlt": xlt_run(model, data)}
+              "baseline_all_X": baseline,
+              "xlt": task_run(model, data, "udpos", ["en", *TARGETS], RECIPE, ("accuracy", "f1"))}
     (REPO / "benchmarks" / "results_silver_tagging.json").write_text(json.dumps(result, indent=2) + "\n")
     for lang in ["en", *TARGETS]:
         b, x = baseline[lang], result["xlt"][lang]

@@ -52,3 +52,19 @@ def xlt_way(model, data, technique, c):
             "train_runtime_s": m["train/runtime"],
             "test_runtime_s": m["test_last/runtime"],  # the pass every job makes (test/ may reuse it)
             "test_en_accuracy": m["test/en/accuracy"], "test_target_mean_accuracy": m["test/target_mean/accuracy"]}
+
+
+def task_run(model: Path, data: Path, task: str, langs: list, recipe: list, metrics: tuple) -> dict:
+    """One `python run.py model=local task=TASK data=jsonl` of a real-encoder benchmark on local files:
+    its wall time, selected step and each language's test `metrics`, read back from its MLflow run."""
+    import mlflow
+
+    out = Path(tempfile.mkdtemp(prefix=f"xlt-{task}-"))
+    wall, _ = timed([sys.executable, "run.py", "model=local", f"model.path={model}", f"task={task}", "data=jsonl",
+                     f"data.dir={data}", f"languages.eval=[{','.join(langs)}]", *recipe,
+                     "tracking.experiment=bench", "tracking.aim.sync=false", f"output_dir={out}"])
+    client = mlflow.MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("bench").experiment_id])
+    m = run.data.metrics
+    return {"wall_s": round(wall, 1), "selected_step": m["test/selected_step"],
+            **{lang: {k: round(m[f"test/{lang}/{k}"], 4) for k in metrics} for lang in langs}}

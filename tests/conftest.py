@@ -16,7 +16,7 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
 
-pytest_plugins = ["tasks.token_data"]  # the token-task data and runs a session shares (tests/tasks)
+pytest_plugins = ["tasks.token_data", "tasks.qa_data"]  # the task data and runs a session shares (tests/tasks)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XLT_SHARED", REPO.parent / "shared"))

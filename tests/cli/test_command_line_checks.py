@@ -10,10 +10,10 @@ from commands import run_xlt
 BAD_INPUT = [
     (["model=foo"], "model: unknown option 'foo'; choose one of: distilmbert, local, mbert"),
     (["technique=frozen"], "technique: unknown option 'frozen'"),
-    (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: panx40, pawsx7, udpos, xnli15, "
-                             "xnli6"),
-    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, panx, pawsx, smoke, "
-                          "techniques, udpos, xtreme_xnli"),
+    (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: mlqa7, panx40, pawsx7, tydiqa9, "
+                             "udpos, xnli15, xnli6, xquad11"),
+    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, mlqa, panx, pawsx, smoke, "
+                          "techniques, tydiqa, udpos, xquad, xtreme_xnli"),
     (["languages.eval=[en,xx]"], "languages.eval: unknown value 'xx'; allowed: ar, bg"),
     (["languages.eval=[]"], "languages.eval: is empty"),
     (["languages.eval=[en,en]"], "languages.eval: lists a language twice"),

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from xlt.cli.precheck import check, per_job_plugin_options
 from xlt.cli.reference import config_reference, listed_fields
-from xlt.config import CONF_DIR, plugins, register_schema
+from xlt.config import CONF_DIR, SAMPLE_DIR, plugins, register_schema
 
 from conftest import REPO, SHARED, needs_shared
 
@@ -68,7 +68,7 @@ def test_every_documented_command_composes_and_validates_as_written(page, comman
     placeholders = {"model.path=/models/my-checkpoint": f"model.path={e5}",
                     "data.dir=/data/xnli": f"data.dir={xnli}"}  # a reader's own paths
     argv = [placeholders.get(a, a) for a in per_job_plugin_options(argv)]
-    argv = [_token_data(a, tmp_path) for a in argv]
+    argv = [_qa_data(_token_data(a, tmp_path), tmp_path) for a in argv]
     if "data.dir=mine" in argv:  # the recipe's own folder: see the next test
         recipe(tmp_path)
         argv = [f"data.dir={tmp_path / 'work' / 'mine'}" if a == "data.dir=mine" else a for a in argv]
@@ -89,6 +89,19 @@ def _token_data(arg: str, tmp_path):
                 (tmp_path / f"{split}.{lang}.conllu").write_text(CONLLU)
         return f"data.dir={tmp_path}"
     return arg
+
+
+def _qa_data(arg: str, tmp_path):
+    """The question-answering page's folders (a reader's own): rule-made questions in its layout; TyDiQA's
+    languages beyond the sample's get its English test file (the command is composed, not trained)."""
+    from tasks.qa_data import span_task
+
+    if arg not in ("data.dir=/data/xquad", "data.dir=/data/tydiqa-goldp"):
+        return arg
+    folder = span_task(SAMPLE_DIR, tmp_path / "qa", {"train": 20, "validation": 10, "test": 10}, ["en", "de", "ar"])
+    for lang in ("bn", "fi", "id", "ko", "ru", "sw", "te"):
+        (folder / f"test.{lang}.jsonl").write_text((folder / "test.en.jsonl").read_text())
+    return f"data.dir={folder}"
 
 
 def recipe(tmp_path):

@@ -19,7 +19,7 @@ METRICS = ("macro_f1", "accuracy")
 STATISTICS = ("right", "rows", "tp_0", "fp_0", "fn_0", "tp_1", "fp_1", "fn_1", "tp_2", "fp_2", "fn_2")
 
 
-def example_statistics(predictions, label_ids, task):
+def example_statistics(predictions, label_ids, task, features=None):
     pred, gold = np.asarray(predictions).argmax(-1), np.asarray(label_ids)
     counts = [pred == gold, np.ones_like(gold, dtype=bool)]
     for label in range(3):
@@ -35,7 +35,7 @@ def score(metric, sums):
     return (2 * tp / np.maximum(2 * tp + fp + fn, 1e-12)).mean(-1)
 
 
-def metrics(predictions, label_ids, task):
+def metrics(predictions, label_ids, task, features=None):
     sums = example_statistics(predictions, label_ids, task).sum(0)
     return {metric: float(score(metric, sums)) for metric in METRICS}
 '''

@@ -141,7 +141,7 @@ def _with_fix(key: str, message: str, schema=None) -> str:
         return message + f"; to add a new key, write +{key}=..."
     if "not in '" in message and key.startswith("hydra.") and dataclasses.is_dataclass(schema):
         return message + suggest(key, schema, key.rpartition(".")[0])  # e.g. hydra.launcher.n_job
-    if "not in '" in message and key.partition(".")[0] in plugins.GROUPS:  # a plugin's own options
+    if "not in '" in message and key.partition(".")[0] in (*plugins.GROUPS, plugins.KINDS.key):  # a plugin's options
         return message + plugins.suggest_option(key, schema if dataclasses.is_dataclass(schema) else None)
     if "not in '" in message:  # a mistyped key or group name
         return message + suggest(key)

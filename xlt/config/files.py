@@ -14,10 +14,11 @@ SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"  # real XNL
 
 def task_preset(name: str) -> TaskConfig:
     """A task as conf/task/NAME.yaml defines it (for code and tests that compose no config)."""
+    from xlt.config import plugins
+
     own = OmegaConf.load(CONF_DIR / "task" / f"{name}.yaml")
-    own.pop("defaults", None)  # a task's pick of its languages group: not the task's own fields
-    node = OmegaConf.merge(OmegaConf.structured(TaskConfig), own)
-    return OmegaConf.to_object(node)
+    own.pop("defaults", None)  # its kind's options and its languages group: not the task's own fields
+    return plugins.typed_options("task", OmegaConf.merge({"kind": TaskConfig.kind, "module": None}, own))
 
 
 def data_dir_of(cfg: XltConfig) -> Path:

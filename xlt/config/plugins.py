@@ -81,19 +81,19 @@ class TaskKind(Protocol):
     def preprocess_logits(self, logits, labels):
         """What evaluation keeps of a batch's logits."""
 
-    def metrics(self, predictions, label_ids, task) -> dict:
-        """A language's metrics from what evaluation kept."""
+    def metrics(self, predictions, label_ids, task, features=None) -> dict:
+        """A language's metrics from what evaluation kept (`features`: the evaluated split, encoded)."""
 
-    def example_statistics(self, predictions, label_ids, task):
+    def example_statistics(self, predictions, label_ids, task, features=None):
         """Per example, the counts its metrics are sums of (examples x len(STATISTICS))."""
 
     def score(self, metric: str, sums):
         """A metric from summed statistics (the last axis): how a resample is scored."""
 
-    def prediction_alarms(self, task, train_language: str, tested: dict) -> list:
+    def prediction_alarms(self, task, train_language: str, tested: dict, features=None) -> list:
         """Signs of a broken run in its test predictions ({lang: (what evaluation kept, gold labels)})."""
 
-    def prediction_arrays(self, predictions, label_ids, task) -> dict:
+    def prediction_arrays(self, predictions, label_ids, task, features=None) -> dict:
         """What a language's per-example predictions file keeps (xlt.tracking.predictions)."""
 
 
@@ -111,7 +111,8 @@ GROUPS: Dict[str, Group] = {g.key: g for g in (
     Group("technique", "xlt.techniques", TechniqueConfig, Technique),
     Group("protocol", "xlt.protocols", ProtocolConfig, TransferProtocol),
 )}
-KINDS = Group("task", "xlt.tasks", TaskConfig, TaskKind, name_key="kind")  # its options are the task's own config
+# A task's kind may extend the task's config with its own options (question answering's windows).
+KINDS = Group("task", "xlt.tasks", TaskConfig, TaskKind, name_key="kind")
 _ALL = {**GROUPS, KINDS.key: KINDS}
 
 
@@ -165,11 +166,11 @@ def _members(interface: type) -> List[str]:
 
 def options_class(module: ModuleType, group: str) -> type:
     """The module's `Options` dataclass, or its group's base where it declares none."""
-    base = GROUPS[group].base
-    options = getattr(module, "Options", base)
-    if not (isinstance(options, type) and issubclass(options, base) and dataclasses.is_dataclass(options)):
-        raise ConfigError(f"{group}.name", f"{module.__name__}.Options must be a dataclass extending "
-                                           f"{GROUPS[group].base.__name__}")
+    g = _ALL[group]
+    options = getattr(module, "Options", g.base)
+    if not (isinstance(options, type) and issubclass(options, g.base) and dataclasses.is_dataclass(options)):
+        raise ConfigError(f"{group}.{g.name_key}", f"{module.__name__}.Options must be a dataclass extending "
+                                                   f"{g.base.__name__}")
     return options
 
 
@@ -203,7 +204,7 @@ def registered_options() -> Dict[str, Dict[str, type]]:
     """{group: {name: Options}} of the built-in plugins (imports their modules: light ones), found
     once per process: every check and every suggestion reads it."""
     found: Dict[str, Dict[str, type]] = {}
-    for key, g in GROUPS.items():
+    for key, g in _ALL.items():
         modules = {name: importlib.import_module(f"{g.package}.{name}") for name in builtin_modules(g.package)}
         found[key] = {name: options_class(module, key) for name, module in modules.items()}
     return found
@@ -236,16 +237,17 @@ def suggest_option(key: str, chosen: Optional[type] = None) -> str:
     near spelling), else '; it is an option of <group>=<name>: ...' where a built-in option has
     it, else ''."""
     group, _, rest = key.partition(".")
-    if group not in GROUPS or not rest:
+    if group not in _ALL or not rest:
         return ""
     owners: Dict[str, List[str]] = {}
+    chooser = group if group in GROUPS else f"{group}.{_ALL[group].name_key}"  # a task chooses its kind
     for name, options in registered_options()[group].items():
         for path in _paths(options):
-            owners.setdefault(path, []).append(f"{group}={name}")
+            owners.setdefault(path, []).append(f"{chooser}={name}")
     if rest in owners and len(owners[rest]) < len(registered_options()[group]):
         return f"; it is an option of {' and '.join(owners[rest])}: choose it, or leave {key} out"
     # `chosen` is the plugin's Options, or the dataclass of a node inside it (technique.train: TrainingDefaults).
-    inside = "" if chosen is None or issubclass(chosen, GROUPS[group].base) else rest.rpartition(".")[0] + "."
+    inside = "" if chosen is None or issubclass(chosen, _ALL[group].base) else rest.rpartition(".")[0] + "."
     close = _closest(rest, [inside + p for p in _paths(chosen)] if chosen else list(owners))
     return f"; did you mean {group}.{close}?" if close else ""
 

@@ -54,7 +54,7 @@ class TaskConfig:
     # A split's files in the hub repo where its card's `configs:` names none ({lang}, {split}).
     hub_files: str = "{lang}/{split}-*"
     # Since the tasks layer (fields below): left at their defaults, they leave a job's hash as it was.
-    kind: str = "sentence_classification"  # a module of xlt/tasks: sentence_classification | token_classification
+    kind: str = "sentence_classification"  # a module of xlt/tasks: sentence_, token_classification, question_answering
     module: Optional[str] = None  # the kind's module when it lives outside xlt/tasks
     label_field: str = "label"  # the column holding a row's label (its tags, for a token task)
     # The metric that selects weights and headlines the report; null: the kind's first (accuracy, f1).
@@ -65,6 +65,12 @@ class TaskConfig:
     language_names: Dict[str, str] = field(default_factory=dict)
     # The protocols the task's data supports (null: all); e.g. no translated training data for NER.
     protocols: Optional[List[str]] = None
+    # The languages with a validation split (null: every one); the others are tested only (XQuAD has
+    # no validation split: SQuAD's English dev selects).
+    validated: Optional[List[str]] = None
+    # Each split's hub config and split where they are not `hub_config` and the split's own name:
+    # {train: SQuAD/train, test: "XQuAD.{lang}/validation"} (XQuAD's test is its only split).
+    hub_splits: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -209,7 +215,7 @@ _NOT_HASHED = ("tracking", "sweep", "output_dir")
 _TASK_FIELDS_SINCE_KINDS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
                             for f in dataclasses.fields(TaskConfig)
                             if f.name in ("kind", "module", "label_field", "metric", "hub_config", "language_names",
-                                          "protocols")}
+                                          "protocols", "validated", "hub_splits")}
 
 
 def job_fields(cfg: XltConfig) -> Dict[str, Any]:

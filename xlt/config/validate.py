@@ -36,7 +36,7 @@ def validate(cfg: DictConfig | XltConfig) -> XltConfig:
     composed = isinstance(cfg, DictConfig)
     if composed:
         cfg = _typed(cfg)
-    for group in plugins.GROUPS:  # each plugin's node as its module's Options
+    for group in (*plugins.GROUPS, "task"):  # each plugin's node as its module's Options (a task's: its kind's)
         setattr(cfg, group, plugins.typed_options(group, getattr(cfg, group)))
     _fill_training_defaults(cfg)
     positive("train.budget", cfg.train.budget)
@@ -159,7 +159,7 @@ def _check_task(cfg: XltConfig) -> None:
                                       f"data has no {cfg.protocol.name} rows); choose one of those")
     check = getattr(kind, "check", None)
     if check is not None:
-        check(task)
+        check(cfg)
 
 
 def _check_languages(cfg: XltConfig) -> None:
@@ -180,6 +180,9 @@ def _check_data(cfg: XltConfig) -> None:
     if d.dir and d.source not in DIR_SOURCES:
         raise ConfigError("data.dir", f"is read only with data=jsonl (this job reads data={d.name}, "
                                       f"source {d.source}); add data=jsonl, or leave data.dir out")
+    if d.source == "hub" and not d.hub_id:
+        raise ConfigError("data", f"task={cfg.task.name} names no hub repo it can be read from per language; use "
+                                  f"data=jsonl data.dir=DIR, or data.hub_id=REPO")
     positive("data.max_samples", d.max_samples, allow_none=True)
     positive("data.max_eval_samples", d.max_eval_samples, allow_none=True)
     positive("data.max_test_samples", d.max_test_samples, allow_none=True)
@@ -286,15 +289,22 @@ def suggest(full_key: str, root: type = XltConfig, root_key: str = "") -> str:
     return f"; did you mean {'.'.join(filter(None, [root_key, *parent, close[0]]))}?" if close else ""
 
 
+def _node_fields(node: DictConfig, path: List[str]) -> List[str]:
+    """The fields of a node: its own dataclass's where composing typed it (a task by its kind's
+    Options), else the schema's at `path`."""
+    own = OmegaConf.get_type(node)
+    return list(typing.get_type_hints(own)) if dataclasses.is_dataclass(own) else _fields_at(path)
+
+
 def _unknown_key(node: DictConfig, path: List[str]) -> Optional[str]:
     """The first key under `node` that the schema lacks (`+train.lr=...` adds one silently)."""
-    fields = _fields_at(path)
+    fields = _node_fields(node, path)
     for key in node.keys():
         full = [*path, str(key)]
         if str(key) not in fields:
             return ".".join(full)
         child = node[key]
-        if isinstance(child, DictConfig) and _fields_at(full):
+        if isinstance(child, DictConfig) and _node_fields(child, full):
             found = _unknown_key(child, full)
             if found:
                 return found

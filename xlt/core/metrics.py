@@ -103,17 +103,20 @@ class Rounds:
     """Per-language values of one metric in evaluation rounds. Trainer reports one language at a
     time; `add` returns {split: {lang: value}} for each round the given metrics complete."""
 
-    def __init__(self, languages: Iterable[str], metric: str):
+    def __init__(self, languages: Iterable[str], metric: str, validated: Optional[Iterable[str]] = None):
         self.languages, self.metric = set(languages), metric
+        # The languages with a validation split, where not all of them (XQuAD: SQuAD's English dev only).
+        self.validated = self.languages if validated is None else set(validated)
         self._open: Dict[str, Dict[str, float]] = defaultdict(dict)
 
     def add(self, metrics: Dict[str, float]) -> Dict[str, Dict[str, float]]:
         done = {}
         for name, value in metrics.items():
             key = parse_metric_name(name)
-            if key and key.metric == self.metric and key.lang in self.languages:
+            expected = self.validated if key and key.split == "validation" else self.languages
+            if key and key.metric == self.metric and key.lang in expected:
                 round_ = self._open[key.split]
                 round_[key.lang] = value
-                if set(round_) >= self.languages:
+                if set(round_) >= expected:
                     done[key.split] = self._open.pop(key.split)
         return done

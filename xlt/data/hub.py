@@ -253,14 +253,28 @@ def model_source(cfg: ModelConfig, cache_dir: Optional[Path] = None) -> ModelSou
     return ModelSource(pin.repo_id, pin.commit, f"{pin.repo_id}@{pin.commit}")
 
 
-def hub_config(task: TaskConfig, lang: str) -> str:
-    """A language's config in the task's hub repo: the code itself, or e.g. `PAN-X.de`, `udpos.German`."""
-    return task.hub_config.format(lang=lang, language=task.language_names.get(lang, lang))
+def hub_part(task: TaskConfig, lang: str, split: str) -> Tuple[str, str]:
+    """A language's split as the task's hub repo names it, (config, split): the language's config
+    (`PAN-X.de`, `udpos.German`) and the split itself, unless `task.hub_splits` names both."""
+    names = {"lang": lang, "language": task.language_names.get(lang, lang)}
+    if split in task.hub_splits:
+        config, _, repo_split = task.hub_splits[split].format(**names).rpartition("/")
+        return config, repo_split
+    return task.hub_config.format(**names), split
 
 
 def hub_reads(cfg) -> List[Tuple[str, str]]:
-    """The (hub config, split) pairs a job reads: its protocol's (language, split) pairs, in the repo's names."""
-    return [(hub_config(cfg.task, lang), split) for lang, split in splits_read(cfg)]
+    """The (hub config, split) pairs a job reads: its protocol's (language, split) pairs, in the repo's
+    names. A split that `task.hub_splits` maps to one language's rows (SQuAD's English training
+    set) is read for the training language only: one line where a protocol asks it of another."""
+    for lang, split in splits_read(cfg):
+        template = cfg.task.hub_splits.get(split, "{lang}")
+        if "{lang" not in template and "{language" not in template and lang != cfg.data.train_language:
+            raise ConfigError("protocol", f"task={cfg.task.name}'s hub repo has {split} rows in "
+                                          f"{cfg.data.train_language} only ({template}), and protocol "
+                                          f"{cfg.protocol.name} reads {lang} {split} rows; use data=jsonl "
+                                          f"data.dir=DIR with {split}.{lang}.jsonl")
+    return list(dict.fromkeys(hub_part(cfg.task, lang, split) for lang, split in splits_read(cfg)))
 
 
 def dataset_pin(cfg: DataConfig, layout: str, needs: Iterable[Tuple[str, str]]) -> Pin:

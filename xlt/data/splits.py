@@ -19,9 +19,9 @@ from xlt.config.files import SAMPLE_DIR, local_file, task_preset
 from xlt.config.schema import TaskConfig, XltConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.cache import disk_cached
-from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_config, hub_reads
+from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_part, hub_reads
 from xlt.data.jsonl import columns, count_rows, read_jsonl, read_local
-from xlt.protocols import Part, eval_languages, train_parts
+from xlt.protocols import Part, eval_languages, train_parts, validation_languages
 from xlt.tasks import task_kind
 
 CACHE_FORMAT = 4  # bump when the encoding below changes
@@ -42,7 +42,7 @@ def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> data
     # Only this split's files: `load_dataset(repo, lang)` would fetch and prepare every split of
     # the language, the 392,702-row translated train split of each target language included.
     try:
-        paths = dataset_paths(pin, hub_config(cfg.task, lang), split)
+        paths = dataset_paths(pin, *hub_part(cfg.task, lang, split))
         table = pa.concat_tables([pq.read_table(path, columns=columns(cfg.task)) for path in paths])
     except ConfigError:
         raise
@@ -83,7 +83,7 @@ def _take(ds: datasets.Dataset, subset: dict, where: str) -> datasets.Dataset:
 
 def _source_id(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> str:
     if pin is not None:  # the commit: a rerun after the repo changed reads the new rows
-        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files[f'{hub_config(cfg.task, lang)}/{split}']}"
+        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files['/'.join(hub_part(cfg.task, lang, split))]}"
     path = local_file(cfg, split, lang).resolve()
     stat = path.stat()
     return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -125,7 +125,8 @@ def encoded_split(cfg: XltConfig, pin: Optional[Pin], tokenizer, tok_id: str, sp
 
     def make() -> datasets.Dataset:
         raw = _load_raw(cfg, pin, split, lang)
-        raw = _take(raw.add_column("row", list(range(len(raw)))), subset, f"the {lang} {split} split")
+        raw = raw.add_column("row", list(range(len(raw)))).add_column("lang", [lang] * len(raw))
+        raw = _take(raw, subset, f"the {lang} {split} split")
         ds = _tokenize(raw, tokenizer, cfg.task, cfg.train.max_length)
         # Length-sorted evaluation batches carry almost no padding.
         return ds if split == "train" else ds.sort("length").flatten_indices()
@@ -149,13 +150,14 @@ def load_encoded(cfg: XltConfig, tokenizer, pin: Optional[Pin] = None) -> Encode
 
     def part(p: Part) -> datasets.Dataset:
         ds = encoded(p.split, p.lang, _part_subset(p))
-        return ds.add_column("lang", [p.lang] * len(ds))
+        # A kind may keep each row's language (question answering's scoring reads it).
+        return ds if "lang" in ds.column_names else ds.add_column("lang", [p.lang] * len(ds))
 
     parts = [part(p) for p in train_parts(cfg)]
     langs = eval_languages(cfg)
     return EncodedData(
         train=parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts),
-        validation={lang: encoded("validation", lang) for lang in langs},
+        validation={lang: encoded("validation", lang) for lang in validation_languages(cfg)},
         test={lang: encoded("test", lang) for lang in langs},
     )
 
@@ -168,7 +170,7 @@ def split_rows(cfg: XltConfig, pin: Optional[Pin], lang: str, split: str) -> Opt
         return None  # on the hub: the job finds out, after its download
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, hub_config(cfg.task, lang), split))
+    return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, *hub_part(cfg.task, lang, split)))
 
 
 def _check_columns(cfg: XltConfig, pin: Pin) -> None:

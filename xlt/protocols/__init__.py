@@ -66,6 +66,12 @@ def expand(cfg: XltConfig) -> List[List[str]]:
     return jobs
 
 
+def validation_languages(cfg: XltConfig) -> List[str]:
+    """The evaluated languages that have a validation split (the task's `validated`)."""
+    have = cfg.task.validated
+    return [lang for lang in eval_languages(cfg) if have is None or lang in have]
+
+
 def selection_languages(cfg: XltConfig) -> List[str]:
     """The languages whose mean validation accuracy ranks evaluation rounds ([]: no ranking)."""
     langs = eval_languages(cfg)
@@ -84,8 +90,9 @@ def splits_read(cfg: XltConfig) -> List[Tuple[str, str]]:
     """(language, split) of everything a job reads: its training parts, then each evaluated
     language's validation and test."""
     reads = [(part.lang, part.split) for part in train_parts(cfg)]
-    return list(dict.fromkeys(reads + [(lang, split) for split in ("validation", "test")
-                                       for lang in eval_languages(cfg)]))
+    evaluated = [(lang, "validation") for lang in validation_languages(cfg)] + \
+        [(lang, "test") for lang in eval_languages(cfg)]
+    return list(dict.fromkeys(reads + evaluated))
 
 
 def local_files(cfg: XltConfig) -> List[Path]:
@@ -118,6 +125,12 @@ def _check_selection(cfg: XltConfig) -> None:
             lacks = f"the protocol evaluates {', '.join(evaluated)} only; use train.select={other}"
         raise ConfigError("train.select", f"{cfg.train.select} selects on {'+'.join(scored)} validation accuracy "
                                           f"(protocol {cfg.protocol.name}), but {lacks}")
+    unvalidated = [lang for lang in scored if lang not in validation_languages(cfg)]
+    if unvalidated:
+        have = ", ".join(cfg.task.validated or [])
+        raise ConfigError("train.select", f"{cfg.train.select} selects on {'+'.join(scored)} validation, but "
+                                          f"task={cfg.task.name} has validation rows in {have} only; "
+                                          "use train.select=en_dev or last")
 
 
 def _check_files(cfg: XltConfig) -> None:

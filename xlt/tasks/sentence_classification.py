@@ -72,11 +72,11 @@ def preprocess_logits(logits, labels):
     return logits.float().softmax(dim=-1)  # what the per-example predictions keep
 
 
-def metrics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> Dict[str, float]:
+def metrics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig, features=None) -> Dict[str, float]:
     return {"accuracy": float(np.mean(predictions.argmax(-1) == label_ids))}
 
 
-def example_statistics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> np.ndarray:
+def example_statistics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig, features=None) -> np.ndarray:
     right = (np.asarray(predictions).argmax(-1) == label_ids).astype(np.float32)
     return np.stack([right, np.ones_like(right)], axis=-1)
 
@@ -85,7 +85,8 @@ def score(metric: str, sums: np.ndarray) -> np.ndarray:
     return sums[..., 0] / np.maximum(sums[..., 1], 1e-12)
 
 
-def prediction_arrays(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> Dict[str, np.ndarray]:
+def prediction_arrays(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig,
+                      features=None) -> Dict[str, np.ndarray]:
     probs = np.asarray(predictions).astype(np.float16)
     return {"probs": probs, "pred": probs.argmax(-1).astype(np.int16), "gold": np.asarray(label_ids).astype(np.int16)}
 
@@ -99,8 +100,8 @@ def _interval(right: int, rows: int) -> Tuple[float, float]:
     return ci.low, ci.high
 
 
-def prediction_alarms(task: TaskConfig, train_language: str, tested: Dict[str, Tuple[np.ndarray, np.ndarray]]
-                      ) -> List[str]:
+def prediction_alarms(task: TaskConfig, train_language: str, tested: Dict[str, Tuple[np.ndarray, np.ndarray]],
+                      features=None) -> List[str]:
     """`tested`: per language, what evaluation kept (probabilities) and the gold labels. Learns
     nothing (every language within noise of chance), a language at chance while the
     training language is well above it, one class predicted, one gold label."""

@@ -55,10 +55,10 @@ def row_problem(row, task: TaskConfig) -> Optional[str]:
     return None
 
 
-def check(task: TaskConfig) -> None:
+def check(cfg) -> None:
     """One column of words: a token task reads no sentence pair."""
-    if len(task.text_fields) != 1:
-        raise ConfigError("task.text_fields", f"a token task reads one column of words, got {task.text_fields}; "
+    if len(cfg.task.text_fields) != 1:
+        raise ConfigError("task.text_fields", f"a token task reads one column of words, got {cfg.task.text_fields}; "
                                               "e.g. task.text_fields=[tokens]")
 
 
@@ -154,7 +154,7 @@ def _statistics(preds: List[np.ndarray], golds: List[np.ndarray], labels: List[s
     return np.array([_counts(p, g, labels) for p, g in zip(preds, golds)], dtype=np.float32).reshape(-1, 5)
 
 
-def example_statistics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> np.ndarray:
+def example_statistics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig, features=None) -> np.ndarray:
     return _statistics(*_word_tags(predictions, label_ids), task.labels)
 
 
@@ -166,7 +166,7 @@ def score(metric: str, sums: np.ndarray) -> np.ndarray:
     return np.nan_to_num(value)  # no entity found or none to find: 0, as seqeval scores it
 
 
-def metrics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> Dict[str, float]:
+def metrics(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig, features=None) -> Dict[str, float]:
     sums = example_statistics(predictions, label_ids, task).sum(axis=0)
     return {metric: float(score(metric, sums)) for metric in METRICS}
 
@@ -175,14 +175,15 @@ def _flat(parts: List[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, np.int16)
 
 
-def prediction_arrays(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig) -> Dict[str, np.ndarray]:
+def prediction_arrays(predictions: np.ndarray, label_ids: np.ndarray, task: TaskConfig,
+                      features=None) -> Dict[str, np.ndarray]:
     preds, golds = _word_tags(predictions, label_ids)
     return {"gold_words": np.array([len(g) for g in golds], dtype=np.int32), "gold_tags": _flat(golds),
             "pred_tags": _flat(preds)}
 
 
-def prediction_alarms(task: TaskConfig, train_language: str, tested: Dict[str, Tuple[np.ndarray, np.ndarray]]
-                      ) -> List[str]:
+def prediction_alarms(task: TaskConfig, train_language: str, tested: Dict[str, Tuple[np.ndarray, np.ndarray]],
+                      features=None) -> List[str]:
     """Learns nothing (no entity right in any language), and one tag for nearly every word of a
     language (e.g. "predicts only O") where its gold words have several."""
     words = {lang: _word_tags(*pair) for lang, pair in tested.items()}

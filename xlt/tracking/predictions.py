@@ -7,7 +7,7 @@ The report's significance tests pair runs on these examples (xlt.report.signific
 their counts, and a notebook reads them with `xlt.load_predictions(RUN_ID)`. One compressed file:
 arrays named `gold*` describe the examples themselves and are kept once; the others are kept per
 weights (`selected_<name>`, `last_<name>`). Sentence tasks: float16 probabilities, about 12 bytes
-a row for both sets of weights.
+a row for both sets of weights; question answering: each answer's characters in its context.
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def save_predictions(job_dir: Path, labels: List[str], rows: Dict[str, Sequence[
 def read_predictions(path: Path):
     """A saved file as a DataFrame, a row per example and weights (selected|last): lang, row, gold,
     weights, pred, and for sentence tasks p_<label>... (probabilities); for token tasks gold and
-    pred are each sentence's tag names."""
+    pred are each sentence's tag names; for question answering pred_start and pred_end, the
+    answer's characters in the row's context (no gold: the test file has the answers)."""
     import pandas as pd
 
     with np.load(path) as saved:
@@ -51,7 +52,11 @@ def read_predictions(path: Path):
         frames = []
         for weights in WEIGHTS:
             frame = pd.DataFrame({"lang": saved["lang"].astype(str), "row": saved["row"]})
-            if "gold_tags" in saved:
+            if "gold_first" in saved:  # question answering: a row per window, the first carries the answer
+                first = saved["gold_first"]
+                frame = frame[first].assign(weights=weights, pred_start=saved[f"{weights}_pred_start"][first],
+                                            pred_end=saved[f"{weights}_pred_end"][first])
+            elif "gold_tags" in saved:
                 ends = np.cumsum(saved["gold_words"])[:-1]
                 names = np.array(labels)
                 frame["gold"] = [list(names[t]) for t in np.split(saved["gold_tags"], ends)]

@@ -29,7 +29,7 @@ from xlt.model.freezing import count_parameters
 from xlt.model.heads import CachedHead, PooledClassifier
 from xlt.model.loading import set_head_dropout
 from xlt.model.pooling import resolve_pooling
-from xlt.protocols import eval_languages, selection, selection_languages, validate_job
+from xlt.protocols import eval_languages, selection, selection_languages, validate_job, validation_languages
 from xlt.tasks import metric_of, task_kind
 from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
@@ -246,14 +246,14 @@ def _log_pieces(job: JobContext, data: EncodedData, rows: dict) -> None:
 def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
     """The Trainer with xlt's callbacks: metrics, selection, progress, stop, and Aim's own if asked."""
     cfg, info = job.cfg, job.info
-    langs, train_language = eval_languages(cfg), cfg.data.train_language
+    langs, validated, train_language = eval_languages(cfg), validation_languages(cfg), cfg.data.train_language
     side_by_side = job.parallel_jobs > 1 and info.job_num is not None
     log.info("model selection: %s", selection(cfg))
-    callbacks: List = [MlflowMetrics(langs, train_language, job.stop, job.kind.METRICS),
+    callbacks: List = [MlflowMetrics(langs, train_language, job.stop, job.kind.METRICS, validated),
                        ModelSelection(cfg.train.select, langs, selection_languages(cfg), cfg.train.average_last,
-                                      job.metric),
+                                      job.metric, validated),
                        ProgressLog(langs, train_language, info.job_num % job.parallel_jobs if side_by_side else None,
-                                   job.metric),
+                                   job.metric, validated),
                        job.stop]
     if cfg.tracking.aim.callback:
         from xlt.train.aim_callback import aim_callback
@@ -287,21 +287,21 @@ def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
     mlflow.log_metric(SELECTED_STEP, selected, step=trainer.state.global_step)
     rows = {lang: ds.with_format(None)["row"] for lang, ds in data.test.items()}
     saved = save_predictions(job.info.dir, job.cfg.task.labels, rows, *(
-        _examples(job, outputs) for outputs in (chosen, last)), job.kind.STATISTICS)
+        _examples(job, outputs, data.test) for outputs in (chosen, last)), job.kind.STATISTICS)
     mlflow.log_artifact(str(saved), ARTIFACT_DIR)
     averaged = _callback(trainer, ModelSelection).averaged_steps
     tested = f"the mean of the weights of steps {', '.join(map(str, averaged))}" if averaged else \
         f"the weights of step {selected}"
     log.info("test: %s (train.select=%s); test_last: of step %d", tested, job.cfg.train.select,
              trainer.state.global_step)
-    found = run_alarms(job, trainer, chosen, selected)
+    found = run_alarms(job, trainer, chosen, selected, data.test)
     for callback in trainer.callback_handler.callbacks:  # Aim's closes its run at train end; test reopened it
         getattr(callback, "close", lambda: None)()
     return selected, found
 
 
-def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[str]:
-    """The run's alarms (xlt.train.alarms), tagged and logged."""
+def run_alarms(job: JobContext, trainer, chosen: dict, selected: int, features: dict) -> List[str]:
+    """The run's alarms (xlt.train.alarms), tagged and logged; `features`: the test splits."""
     import mlflow
 
     history = trainer.state.log_history
@@ -312,7 +312,7 @@ def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[st
         validation.update({lang: record[f"eval_{lang}_{metric}"] for lang in eval_languages(job.cfg)
                            if f"eval_{lang}_{metric}" in record})
     tested = {lang: (out.predictions, out.label_ids) for lang, out in chosen.items()}
-    found = job.kind.prediction_alarms(job.cfg.task, job.cfg.data.train_language, tested)
+    found = job.kind.prediction_alarms(job.cfg.task, job.cfg.data.train_language, tested, features)
     test = {lang: out.metrics[f"test_{lang}_{metric}"] for lang, out in chosen.items()
             if f"test_{lang}_{metric}" in out.metrics}
     found += alarms(metric, training, validation, test)
@@ -323,11 +323,11 @@ def run_alarms(job: JobContext, trainer, chosen: dict, selected: int) -> List[st
     return found
 
 
-def _examples(job: JobContext, outputs: dict) -> dict:
+def _examples(job: JobContext, outputs: dict, features: dict) -> dict:
     """Per language, what the predictions file keeps of each test example, and its counts (xlt.tasks)."""
     kind, task = job.kind, job.cfg.task
-    return {lang: {**kind.prediction_arrays(out.predictions, out.label_ids, task),
-                   "stats": kind.example_statistics(out.predictions, out.label_ids, task)}
+    return {lang: {**kind.prediction_arrays(out.predictions, out.label_ids, task, features[lang]),
+                   "stats": kind.example_statistics(out.predictions, out.label_ids, task, features[lang])}
             for lang, out in outputs.items()}
 
 

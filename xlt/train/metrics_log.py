@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from transformers import TrainerCallback
 
@@ -13,9 +13,10 @@ class MlflowMetrics(TrainerCallback):
     """Log every Trainer record under xlt's metric names, plus each round's target mean of every
     metric the task's kind logs (`metrics`: its METRICS)."""
 
-    def __init__(self, languages: List[str], train_language: str, stop, metrics: Sequence[str]):
+    def __init__(self, languages: List[str], train_language: str, stop, metrics: Sequence[str],
+                 validated: Optional[List[str]] = None):
         self.stop = stop  # a GracefulStop: an interrupted call's end-of-training summary is not logged
-        self.rounds = [Rounds(languages, metric) for metric in metrics]
+        self.rounds = [Rounds(languages, metric, validated) for metric in metrics]
         self.train_language = train_language
         self.seconds: Dict[str, float] = defaultdict(float)  # split -> this round's evaluation time
         self.last: Dict[str, float] = {}

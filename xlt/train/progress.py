@@ -27,9 +27,10 @@ def round_line(step: int, split: str, accuracy: dict, train_language: str) -> st
 
 
 class ProgressLog(TrainerCallback):
-    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int], metric: str):
+    def __init__(self, languages: List[str], train_language: str, bar_position: Optional[int], metric: str,
+                 validated: Optional[List[str]] = None):
         self.languages, self.train_language = languages, train_language
-        self.rounds = Rounds(languages, metric)  # the task's headline metric (xlt.tasks)
+        self.rounds = Rounds(languages, metric, validated)  # the task's headline metric (xlt.tasks)
         self.bar_position = bar_position  # one bar per job running side by side
         self.bar = None
         self.started = time.monotonic()
@@ -52,7 +53,7 @@ class ProgressLog(TrainerCallback):
         if "train/loss" in metrics:
             self._step_line(state, metrics)
         for split, accuracy in self.rounds.add(metrics).items():
-            ordered = {lang: accuracy[lang] for lang in self.languages}
+            ordered = {lang: accuracy[lang] for lang in self.languages if lang in accuracy}
             log.info(round_line(state.global_step, split, ordered, self.train_language))
 
     def _step_line(self, state, metrics: dict) -> None:

@@ -47,8 +47,8 @@ def probe_logits(reader, tokenizer, pairs: list, max_length: int) -> list:
                       return_tensors="pt").to(next(reader.parameters()).device)
     was_training = reader.training
     reader.eval()
-    with torch.no_grad():
-        logits = reader(**batch).logits.float().cpu()
+    with torch.no_grad():  # every output of the head, flat per pair (a span head has two: start and end)
+        logits = torch.cat([t.float().flatten(1) for t in reader(**batch).to_tuple()], dim=-1).cpu()
     reader.train(was_training)
     return logits.tolist()
 

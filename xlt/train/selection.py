@@ -30,9 +30,9 @@ SELECTION_STATE_FILE = "xlt_selection.pt"  # inside a checkpoint directory
 
 class ModelSelection(TrainerCallback):
     def __init__(self, select: str, languages: List[str], scored_on: List[str], average_last: int = 3,
-                 metric: str = "accuracy"):
+                 metric: str = "accuracy", validated: Optional[List[str]] = None):
         self.select, self.scored_on = select, scored_on
-        self.rounds = Rounds(languages, metric)  # the task's headline metric (xlt.tasks)
+        self.rounds = Rounds(languages, metric, validated)  # the task's headline metric (xlt.tasks)
         self.best_step: Optional[int] = None
         self.best_score = float("-inf")
         self.best_state: Optional[Dict[str, torch.Tensor]] = None

@@ -50,10 +50,24 @@ def precision_flags(precision: str) -> dict:
 class _Trainer(Trainer):
     """Trainer, evaluating in the datasets' own order: xlt's evaluation splits are sorted by length
     already (little padding), and their order is how each prediction finds its test row
-    (xlt.tracking.predictions); `group_by_length` would shuffle length groups there too."""
+    (xlt.tracking.predictions); `group_by_length` would shuffle length groups there too. The split
+    being evaluated, whole (`evaluated`), is what a task's metrics read beside the predictions
+    (question answering maps a window's logits back to its context's characters)."""
+
+    evaluated = None
 
     def _get_eval_sampler(self, eval_dataset):
         return torch.utils.data.SequentialSampler(eval_dataset)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        split = self.eval_dataset if eval_dataset is None else eval_dataset
+        split = self.eval_dataset[split] if isinstance(split, str) else split
+        self.evaluated = None if isinstance(split, dict) else split  # a dict: each of its splits comes back here
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix="test"):
+        self.evaluated = test_dataset
+        return super().predict(test_dataset, ignore_keys, metric_key_prefix)
 
 
 def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: Path,
@@ -81,6 +95,9 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         disable_tqdm=True,  # xlt.train.progress shows progress; Trainer's bars and dicts would interleave
         **precision_flags(t.precision),
     )
+    def compute_metrics(prediction):
+        return kind.metrics(prediction.predictions, prediction.label_ids, cfg.task, trainer.evaluated)
+
     trainer = _Trainer(
         model=model,
         args=args,
@@ -88,7 +105,7 @@ def build_trainer(cfg: XltConfig, model, tokenizer, data: EncodedData, job_dir: 
         eval_dataset=data.validation,  # a dict: Trainer prefixes each language's metrics
         processing_class=tokenizer,
         data_collator=default_data_collator if cached_features else kind.collator(tokenizer),
-        compute_metrics=lambda prediction: kind.metrics(prediction.predictions, prediction.label_ids, cfg.task),
+        compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=kind.preprocess_logits,
         callbacks=callbacks,
     )
