@@ -74,6 +74,10 @@ BAD_INPUT = [
     (["technique=lora", "technique.lora.dropout=1"], "technique.lora.dropout: is a probability in [0, 1), got 1"),
     (["technique=lora", "technique.lora.target_modules=[]"],
      "technique.lora.target_modules: is auto or a list of module names, got []; e.g. technique.lora.target_modules"),
+    # Issue 39: a misspelt or foreign adapter target, before any job (not when each job builds its model).
+    (["technique=lora", "technique.lora.target_modules=[query,valeu]"],
+     "technique.lora.target_modules: valeu (did you mean value?): no linear layer of model tiny; its linear layers: "
+     "dense, key, query, value"),
     (["technique=lora", "technique.lora.rnk=4"], "technique.lora.rnk: Key 'rnk' not in 'LoraOptions'; did you mean "
                                                  "technique.lora.rank?"),
     # Issue 32: an option of a plugin that is not chosen, for every plugin group (issue 39: protocol.shots).
@@ -102,6 +106,17 @@ def test_bad_input_is_one_line_naming_the_field(overrides, expected):
     problem = check(["model=tiny", "data=sample", *overrides])
     assert problem is not None and problem.startswith(expected), problem
     assert "\n" not in problem
+
+
+def test_lora_targets_a_local_checkpoint_lacks_are_found_before_any_job(tmp_path):
+    from standins.checkpoints import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint(tmp_path / "ckpt", seed=0)
+    assert check(["model=local", f"model.path={checkpoint}", "model.name=mine", "data=sample", "technique=lora",
+                  "technique.lora.target_modules=[qkv,value]", f"output_dir={tmp_path / 'o'}"]) == (
+        "technique.lora.target_modules: qkv: no linear layer of model mine; its linear layers: dense, key, query, "
+        "value")
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_list_written_without_brackets_under_multirun_gets_the_fix():

@@ -54,6 +54,27 @@ def test_a_job_whose_sweep_was_killed_stops_with_a_checkpoint_and_the_rerun_resu
 
 
 @pytest.mark.heavy
+def test_a_job_killed_after_training_is_resumed_at_testing_and_trains_no_step_again(tmp_path):
+    """SIGKILL as testing starts (a SLURM time limit, the out-of-memory killer): the weights kept as
+    training ended are tested by the rerun; its step history is the first attempt's."""
+    common = [*LONG, "train.epochs=2", f"output_dir={tmp_path}"]
+    killed = run_xlt(*common, fault="die-testing:0")
+    assert killed.returncode == 1, killed.stderr[-3000:]
+    _, (dead,) = mlflow_runs(tmp_path, "smoke")
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    losses = [(m.step, m.value) for m in client.get_metric_history(dead.info.run_id, "train/loss")]
+    assert dead.info.status == "FAILED" and dead.data.tags[tags.CHECKPOINT] and losses
+
+    rerun = run_xlt(*common)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming run {dead.info.run_id} at testing" in rerun.stdout + rerun.stderr
+    _, (run,) = mlflow_runs(tmp_path, "smoke")
+    assert (run.info.run_id, run.info.status) == (dead.info.run_id, "FINISHED")
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "train/loss")] == losses
+    assert "test/target_mean/accuracy" in run.data.metrics and _no_run_left_running(tmp_path)
+
+
+@pytest.mark.heavy
 @pytest.mark.slow
 def test_a_sweep_killed_with_its_job_is_taken_over_by_a_rerun_started_at_once(tmp_path):
     """Hydra's basic launcher runs the job in the sweep's process: both die, the run stays RUNNING

@@ -9,6 +9,7 @@
 - `sigterm-sweep`: at training step STEP the job sends SIGTERM to the sweep's process;
 - `sigkill-sweep`: at training step STEP the job kills the sweep's process with SIGKILL;
 - `die-at`: at training step STEP the job's process kills itself with SIGKILL;
+- `die-testing`: the job's process kills itself with SIGKILL as testing starts (it has trained);
 - `nan-lr`: from training step STEP the learning rate is NaN (what a bad schedule does to a run);
 - `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
 - `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
@@ -91,15 +92,22 @@ def at_step(job_num: Optional[int]):
 # -- the wrappers, applied as xlt's modules are imported -----------------------------------
 
 def _patch_job(module) -> None:
-    """The job's first step inside its run starts with `at_job_start`."""
-    build_model = module.build_model
+    """The job's first step inside its run starts with `at_job_start`; its testing, with `die-testing`."""
+    build_model, test = module.build_model, module.test
 
     @functools.wraps(build_model)
     def faulty_build_model(job):
         at_job_start(_job_num())
         return build_model(job)
 
-    module.build_model = faulty_build_model
+    @functools.wraps(test)
+    def faulty_test(*args, **kwargs):
+        fault = _fault(_job_num())
+        if fault and fault[0] == "die-testing":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return test(*args, **kwargs)
+
+    module.build_model, module.test = faulty_build_model, faulty_test
 
 
 def _patch_trainer(module) -> None:

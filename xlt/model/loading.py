@@ -110,3 +110,29 @@ def set_head_dropout(model, p: float) -> int:
     for module in heads:
         module.p = p
     return len(heads)
+
+
+def encoder_config(cfg: ModelConfig):
+    """The encoder's transformers config where it can be read without downloading (the tiny shape,
+    a local directory, the hub cache); None where it cannot: the job finds out as it loads."""
+    from transformers import AutoConfig, BertConfig
+
+    if cfg.source == "tiny":
+        shape = cfg.tiny
+        return BertConfig(hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
+                          num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size)
+    try:
+        return AutoConfig.from_pretrained(cfg.path, revision=cfg.revision, local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def linear_layers(config) -> List[str]:
+    """The names (last part) of an encoder's linear layers, from a weightless instance of its class."""
+    import torch
+    from torch import nn
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, nn.Linear)})

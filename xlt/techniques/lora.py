@@ -10,15 +10,17 @@ reloads the trained classifier.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List
+from typing import Any, List, Optional
 
-from xlt.config import TechniqueConfig, TrainingDefaults, XltConfig
+from xlt.config import ModelConfig, TechniqueConfig, TrainingDefaults, XltConfig
 from xlt.config.validate import positive
 from xlt.core.errors import ConfigError
 from xlt.model.freezing import freeze_encoder
+from xlt.model.loading import encoder_config, linear_layers
 
 log = logging.getLogger(__name__)
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -60,6 +62,30 @@ def check(cfg: XltConfig) -> None:
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
         raise ConfigError("technique.lora.target_modules", f"is auto or a list of module names, got {targets!r}; "
                                                            "e.g. technique.lora.target_modules=[query,value]")
+    _check_targets(cfg.model, targets)
+
+
+def _check_targets(model: ModelConfig, targets: List[str]) -> None:
+    """Every name given is a linear layer of the model, known before any job where its config can be
+    read offline (peft would adapt the others silently, or fail as each job builds its model)."""
+    layers = _layers_of(model)
+    unknown = [t for t in targets if layers is not None and t not in layers]
+    if unknown:
+        named = [t + "".join(f" (did you mean {c}?)" for c in difflib.get_close_matches(t, layers, n=1))
+                 for t in unknown]
+        raise ConfigError("technique.lora.target_modules", f"{', '.join(named)}: no linear layer of model "
+                                                           f"{model.name}; its linear layers: {', '.join(layers)}")
+
+
+_LAYERS: dict = {}  # (source, path, revision, shape) -> its linear layers: read once per process, not per job
+
+
+def _layers_of(model: ModelConfig) -> Optional[List[str]]:
+    key = (model.source, model.path, model.revision, repr(model.tiny))
+    if key not in _LAYERS:
+        config = encoder_config(model)
+        _LAYERS[key] = None if config is None else linear_layers(config)
+    return _LAYERS[key]
 
 
 def target_modules(model, options: LoraOptions) -> List[str]:

@@ -103,17 +103,25 @@ def finished_runs(uri: str, experiment: str, hashes: Iterable[str]) -> Dict[str,
 
 
 CHECKPOINT_OWNER = "xlt_run_id"  # in a stop's checkpoint: the id of the run that wrote it
+# In the checkpoint a job keeps as training ends: the rerun of a job stopped after it resumes at testing
+# (weights, Trainer's state, the selection: no optimizer, nothing left to train).
+TRAINED_MARKER = "xlt_trained"
 
 
 def resumable_run(uri: str, experiment: str, config_hash: str) -> Optional[Tuple[str, Path]]:
-    """(run id, checkpoint) of the latest KILLED run with this hash whose own checkpoint still exists.
+    """(run id, checkpoint) of the latest KILLED run with this hash whose own checkpoint still exists,
+    or FAILED one whose checkpoint was kept as training ended (TRAINED_MARKER: its process died, or
+    an error struck, after training; the rerun tests it instead of training again).
 
     A checkpoint names the run that wrote it (CHECKPOINT_OWNER): one that another run overwrote
     (two sweeps sharing a directory) is never resumed."""
-    runs = _search(uri, experiment, f"attributes.status = 'KILLED' and tags.`{tags.HASH}` = '{config_hash}'")
+    runs = [r for r in _search(uri, experiment, f"tags.`{tags.HASH}` = '{config_hash}'")
+            if r.info.status in ("KILLED", "FAILED")]  # newest first
     for run in runs:
         checkpoint = run.data.tags.get(tags.CHECKPOINT)
         if not checkpoint or not Path(checkpoint).is_dir():
+            continue
+        if run.info.status == "FAILED" and not (Path(checkpoint) / TRAINED_MARKER).is_file():
             continue
         owner = Path(checkpoint) / CHECKPOINT_OWNER
         writer = owner.read_text().strip() if owner.is_file() else None
@@ -137,7 +145,8 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 def checkpoint_damage(checkpoint: Path) -> Optional[str]:
     """Why a stop's checkpoint cannot be resumed (a file missing or unreadable), or None."""
-    missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
+    needed = CHECKPOINT_FILES[:1] if (checkpoint / TRAINED_MARKER).is_file() else CHECKPOINT_FILES
+    missing = [name for name in needed if not (checkpoint / name).is_file()]
     if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
         missing.append(WEIGHT_FILES[0])
     if missing:

@@ -35,7 +35,7 @@ from xlt.techniques import load_technique, prepared_classifier
 from xlt.tracking.job_run import JobInfo, mlflow_run
 from xlt.tracking.lease import Held
 from xlt.tracking.predictions import ARTIFACT_DIR, save_predictions
-from xlt.tracking.store import replace_dead_attempts, resumable_run
+from xlt.tracking.store import CHECKPOINT_OWNER, TRAINED_MARKER, replace_dead_attempts, resumable_run
 from xlt.train.alarms import alarms
 from xlt.train.interrupt import GracefulStop
 from xlt.train.metrics_log import MlflowMetrics
@@ -143,10 +143,12 @@ def _run(job: JobContext) -> dict:
         data, reader = prepare_data(job, model, tokenizer, pooling)
         trainer = build_job_trainer(job, reader, tokenizer, data)
         train(job, trainer)
+        trained = keep_trained(job, trainer)
         _log_conditions(job, load)
         selected, found = test(job, trainer, data)
         if cfg.train.save == "selected":
             save_selected(job, model, tokenizer, pooling, selected)
+        forget_trained(trained)
         score = _callback(trainer, MlflowMetrics).last.get(target_metric(job.metric), float("nan"))
         log.info("%s %s: mean target-language test %s %.4f (run %s)", cfg.model.name, cfg.technique.name,
                  job.metric, score, run.info.run_id)
@@ -268,13 +270,51 @@ def build_job_trainer(job: JobContext, model, tokenizer, data: EncodedData):
 
 
 def train(job: JobContext, trainer) -> None:
-    """Train, from the interrupted run's checkpoint when there is one."""
+    """Train, from the interrupted run's checkpoint when there is one; from one kept as training
+    ended (`keep_trained`), nothing is trained again: the weights, state and selection are loaded."""
+    from transformers import TrainerState
+
     checkpoint = job.resume[1] if job.resume else None
     if checkpoint is not None:
-        log.info("resuming run %s from %s", job.resume[0], checkpoint)
         _callback(trainer, ModelSelection).resume_from(checkpoint)
+    if checkpoint is not None and (checkpoint / TRAINED_MARKER).is_file():
+        log.info("resuming run %s at testing: it had finished training (%s)", job.resume[0], checkpoint)
+        trainer._load_from_checkpoint(str(checkpoint))  # Trainer's own loader: every layout it saves
+        trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        return
+    if checkpoint is not None:
+        log.info("resuming run %s from %s", job.resume[0], checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     job.stop.raise_if_requested()  # the run ends KILLED, its checkpoint tagged for the rerun
+
+
+def keep_trained(job: JobContext, trainer) -> Path:
+    """The trained weights, Trainer's state and the selection, kept before testing and tagged on the
+    run: a stop in any later phase (testing, saving, logging; SIGTERM or SIGKILL) resumes at testing."""
+    import mlflow
+
+    if job.resume and (job.resume[1] / TRAINED_MARKER).is_file():  # resumed at testing: kept already
+        mlflow.set_tag(tags.CHECKPOINT, str(job.resume[1]))
+        return job.resume[1]
+    checkpoint = Path(trainer.args.output_dir) / f"checkpoint-{trainer.state.global_step}"
+    trainer.save_model(str(checkpoint))
+    trainer.state.save_to_json(str(checkpoint / "trainer_state.json"))
+    _callback(trainer, ModelSelection).on_save(trainer.args, trainer.state, trainer.control)
+    run_id = mlflow.active_run().info.run_id
+    (checkpoint / CHECKPOINT_OWNER).write_text(run_id)
+    (checkpoint / TRAINED_MARKER).write_text(run_id)  # last: a checkpoint without it is not resumed at testing
+    mlflow.set_tag(tags.CHECKPOINT, str(checkpoint))
+    return checkpoint
+
+
+def forget_trained(checkpoint: Path) -> None:
+    """The run has what it needs: its trained checkpoint goes (it can be as large as the model)."""
+    import shutil
+
+    import mlflow
+
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    mlflow.delete_tag(tags.CHECKPOINT)
 
 
 def test(job: JobContext, trainer, data: EncodedData) -> Tuple[int, List[str]]:
