@@ -74,6 +74,8 @@ BAD_INPUT = [
     (["technique=lora", "technique.lora.dropout=1"], "technique.lora.dropout: is a probability in [0, 1), got 1"),
     (["technique=lora", "technique.lora.target_modules=[]"],
      "technique.lora.target_modules: is auto or a list of module names, got []; e.g. technique.lora.target_modules"),
+    (["tracking.heartbeat_s=0.05"], "tracking.heartbeat_s: 0.05 s is below 0.5 s: a store does not keep beats that "
+                                    "fast, and a live run would look dead; use 0.5 or more (default 10)"),
     # Issue 39: a misspelt or foreign adapter target, before any job (not when each job builds its model).
     (["technique=lora", "technique.lora.target_modules=[query,valeu]"],
      "technique.lora.target_modules: valeu (did you mean value?): no linear layer of model tiny; its linear layers: "

@@ -3,6 +3,7 @@ leases on a job's config hash, heartbeats of jobs and sweeps, content hashes of 
 Store-level units; real sweeps killed as a cluster kills them are in tests/e2e/test_killed_sweeps.py."""
 import re
 import shutil
+import socket
 import threading
 import time
 
@@ -20,11 +21,13 @@ def _store(tmp_path):
     return uri, client, client.create_experiment("x")
 
 
-def _job_run(client, experiment, beat=None, start=None):
-    """A job's RUNNING run of hash h1; `beat`: its last heartbeat (unix time), if any."""
+def _job_run(client, experiment, beat=None, start=None, host=None):
+    """A job's RUNNING run of hash h1; `beat`: its last heartbeat (unix time by its writer's clock),
+    if any, written on `host` (default: this one)."""
     run = client.create_run(experiment, start_time=start, tags={tags.HASH: "h1"})
     if beat is not None:
         client.set_tag(run.info.run_id, tags.HEARTBEAT_S, "0.2")
+        client.set_tag(run.info.run_id, tags.HEARTBEAT_HOST, host or socket.gethostname())
         client.set_tag(run.info.run_id, tags.HEARTBEAT, f"{beat:.3f}")
     return client.get_run(run.info.run_id)
 
@@ -49,13 +52,42 @@ def test_a_run_whose_heartbeat_stopped_is_ended_failed_and_its_job_taken_over(tm
     mine = _job_run(client, experiment, beat=time.time())
     start = time.monotonic()
     claim(uri, mine, "h1")
-    assert time.monotonic() - start < 3  # watched a beat and a half (0.3 s), no longer
-    said = [(long_dead, r"no heartbeat for \d+ s\)"), (just_killed, r"no heartbeat for the 0.3 s it was watched\)")]
+    assert time.monotonic() - start < 5  # watched MIN_WATCH_S (a beat and a half is less), no longer
+    # The one killed a moment ago is found as this host's clock passes its 6 beats (1.2 s), within the watch.
+    said = [(long_dead, r"no heartbeat for \d+ s\)"), (just_killed, r"no heartbeat for [12] s\)")]
     for dead, silent in said:
         ended = client.get_run(dead.info.run_id)
         assert ended.info.status == "FAILED"
         assert re.fullmatch(f"its process died \\({silent}; run {mine.info.run_id} took over its job",
                             ended.data.tags[tags.ERROR])
+
+
+def test_another_hosts_run_is_judged_by_its_beat_changing_never_by_comparing_clocks(tmp_path):
+    """Issue 39: hosts sharing a store with clocks a minute apart took live runs for dead."""
+    from xlt.tracking.store import end_dead_runs
+
+    uri, client, experiment = _store(tmp_path)
+    behind = _job_run(client, experiment, beat=time.time() - 120, host="elsewhere")  # its clock 2 minutes behind
+    stopped = _job_run(client, experiment, beat=time.time() + 120, host="elsewhere")  # ahead, and no longer beating
+    done = threading.Event()
+
+    def beat_behind():  # alive: its beat changes every 0.2 s, by a clock 120 s behind this one
+        while not done.wait(0.2):
+            client.set_tag(behind.info.run_id, tags.HEARTBEAT, f"{time.time() - 120:.3f}")
+
+    thread = threading.Thread(target=beat_behind)
+    thread.start()
+    try:
+        assert end_dead_runs(uri, "x") == []  # a sweep's start ends no other host's run by its clock
+        mine = _job_run(client, experiment, beat=time.time())
+        with pytest.raises(Held, match=f"run {behind.info.run_id} is running this job"):
+            claim(uri, mine, "h1")
+    finally:
+        done.set()
+        thread.join()
+    ended = client.get_run(stopped.info.run_id)
+    assert ended.info.status == "FAILED" and "no heartbeat for the 2 s it was watched" in ended.data.tags[tags.ERROR]
+    assert client.get_run(behind.info.run_id).info.status == "RUNNING"
 
 
 def test_a_finished_run_holds_the_job_unless_skip_finished_is_off(tmp_path):

@@ -167,6 +167,7 @@ class TrackingConfig:
     tags: Dict[str, str] = field(default_factory=dict)  # extra MLflow tags for every run
     aim: AimConfig = field(default_factory=AimConfig)
     # Seconds between a run's heartbeats (xlt.tracking.heartbeat): a run silent for 6 of them is dead.
+    # At least MIN_BEAT_S: a beat is a store write, and a busy store delays them.
     heartbeat_s: float = 10.0
 
 
@@ -209,6 +210,8 @@ class XltConfig:
     def aim_callback_repo(self) -> Path:
         return Path(self.output_dir).resolve() / "aim_callback"
 
+
+MIN_BEAT_S = 0.5  # tracking.heartbeat_s's floor
 
 # Fields that change where or how a job is recorded, not what it computes.
 _NOT_HASHED = ("tracking", "sweep", "output_dir")

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from xlt.config import plugins
 from xlt.config.files import DIR_SOURCES
-from xlt.config.schema import TrainingDefaults, XltConfig
+from xlt.config.schema import MIN_BEAT_S, TrainingDefaults, XltConfig
 from xlt.core.errors import ConfigError
 
 MODEL_SOURCES = ("hub", "local", "tiny")
@@ -225,6 +225,10 @@ def _check_outputs(cfg: XltConfig) -> None:
     if not cfg.tracking.experiment:
         raise ConfigError("tracking.experiment", "is empty; name the MLflow experiment")
     positive("tracking.heartbeat_s", cfg.tracking.heartbeat_s)
+    if cfg.tracking.heartbeat_s < MIN_BEAT_S:
+        raise ConfigError("tracking.heartbeat_s", f"{cfg.tracking.heartbeat_s:g} s is below {MIN_BEAT_S:g} s: a store "
+                                                  "does not keep beats that fast, and a live run would look dead; use "
+                                                  f"{MIN_BEAT_S:g} or more (default 10)")
     if cfg.tracking.aim.sync and cfg.aim_repo.exists() and not cfg.aim_repo.is_dir():
         raise ConfigError("tracking.aim.repo", f"{str(cfg.aim_repo)!r} is a file; give a directory "
                                                "or tracking.aim.sync=false")

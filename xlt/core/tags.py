@@ -10,6 +10,7 @@ ALARMS = "xlt.alarms"  # on a run whose numbers look broken (xlt.train.alarms), 
 ERROR = "xlt.error"  # on a FAILED or KILLED run: why, in one line
 HEARTBEAT = "xlt.heartbeat"  # a live run's last beat, its writer's unix time (xlt.tracking.heartbeat)
 HEARTBEAT_S = "xlt.heartbeat_s"  # seconds between its beats
+HEARTBEAT_HOST = "xlt.heartbeat_host"  # the host whose clock wrote the beats: only its own readers compare clocks
 MODEL = "xlt.model"
 METRIC = "xlt.metric"  # the metric that selects a run's weights and headlines its score (its task's: xlt.tasks)
 TECHNIQUE = "xlt.technique"

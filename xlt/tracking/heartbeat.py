@@ -6,25 +6,30 @@ parent run while the sweep's process lives. Three uses:
 - a launcher that loses a job (submitit's UncompletedJobError, Ray's WorkerCrashedError) raises
   at once and drops every result of its batch: the sweep waits while some run's tag still
   changes (`wait_for_live_jobs`, comparing values, never clocks);
-- a RUNNING run silent for `DEAD_AFTER` beats has no live process (`silence`): a rerun takes
-  over its job (xlt.tracking.lease), and the report and the sync show it as dead. Hosts sharing
-  a store keep their clocks within that margin (NTP; SLURM's munge needs it anyway);
+- a RUNNING run silent for `DEAD_AFTER` beats has no live process (`silence`): the report and the
+  sync show it as dead. A decision to take a run's job over never compares two machines' clocks:
+  the writer's clock is read only on the host that wrote it (`dead_by_clock`, the tag
+  `xlt.heartbeat_host`); elsewhere the reader watches the beat change over its own clock
+  (xlt.tracking.lease), for at least `MIN_WATCH_S`, and beats are at least
+  `xlt.config.schema.MIN_BEAT_S` apart, a pace every store keeps;
 - a job watches its sweep's run (`SweepWatch`) and stops with a checkpoint once the sweep died.
 """
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from xlt.core.tags import HEARTBEAT, HEARTBEAT_S
+from xlt.core.tags import HEARTBEAT, HEARTBEAT_HOST, HEARTBEAT_S
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 10.0  # tracking.heartbeat_s's default
 STALE_S = 3 * INTERVAL_S  # a lost batch's wait: no change in this long, no live writer
 DEAD_AFTER = 6  # beats missed before a RUNNING run counts as dead: a busy store delays some
+MIN_WATCH_S = 2.0  # the shortest watch of another run's beat before it counts as stopped
 
 
 @contextmanager
@@ -36,6 +41,7 @@ def beating(uri: str, run_id: str, interval_s: float = INTERVAL_S,
 
     client, done = mlflow.MlflowClient(uri), threading.Event()
     set_tag(client, run_id, HEARTBEAT_S, f"{interval_s:g}")
+    set_tag(client, run_id, HEARTBEAT_HOST, socket.gethostname())
     set_tag(client, run_id, HEARTBEAT, f"{time.time():.3f}")
 
     def beat() -> None:
@@ -89,6 +95,14 @@ def silence(run, now: Optional[float] = None) -> Optional[float]:
     last, interval = last_sign(run)
     quiet = (time.time() if now is None else now) - last
     return quiet if quiet > DEAD_AFTER * interval else None
+
+
+def dead_by_clock(run) -> bool:
+    """Whether a RUNNING run is silent for DEAD_AFTER beats by its writer's own clock, which only a
+    reader on the writer's host can read: another host's clock may be a minute off. (A run that
+    names no host never beat, or an older xlt wrote it: its start time is all there is.)"""
+    host = run.data.tags.get(HEARTBEAT_HOST)
+    return host in (None, socket.gethostname()) and silence(run) is not None
 
 
 def seen_status(run) -> str:

@@ -5,8 +5,10 @@ train a job twice. MLflow has no compare-and-set, so a job first starts its run 
 heartbeat), then looks at the other runs of its hash: a FINISHED one, or a live RUNNING one that
 started first (start time, then run id: every job sees the same order), holds the job, and this
 run steps aside (deleted: it has logged nothing yet). A RUNNING one whose heartbeat has stopped
-(long silent, or unchanged while this job watches it for a beat and a half: a sweep killed a
-moment ago) lost its process: it ends FAILED with the reason, and this run takes the job over.
+(long silent by its writer's clock, read on the writer's own host only; or unchanged while this
+job watches it for a beat and a half, at least MIN_WATCH_S: a sweep killed a moment ago, or any
+run another host wrote) lost its process: it ends FAILED with the reason, and this run takes the
+job over.
 
 Two processes may reopen the same KILLED run to resume it: each writes its own token to the
 run, waits, and the one whose token was overwritten steps aside (the run stays the other's).
@@ -18,7 +20,7 @@ import time
 import uuid
 
 from xlt.core import tags
-from xlt.tracking.heartbeat import INTERVAL_S, set_tag, silence
+from xlt.tracking.heartbeat import INTERVAL_S, MIN_WATCH_S, dead_by_clock, set_tag, silence
 
 log = logging.getLogger(__name__)
 OWNER = "xlt.owner"  # on a resumed run: the token of the process that reopened it
@@ -61,16 +63,18 @@ def claim(uri: str, run, config_hash: str, resumed: bool = False, finished_holds
 
 def _alive_or_ended(client, other, run):
     """`other` as it is once told: still RUNNING with a live process, or ended (FAILED here if
-    its process died)."""
+    its process died). Dead by its writer's clock only on the writer's own host; else dead when
+    its beat has not changed while this process watched it (a beat and a half, at least
+    MIN_WATCH_S of this process's own clock)."""
     interval = float(other.data.tags.get(tags.HEARTBEAT_S, INTERVAL_S))
-    beat, deadline = other.data.tags.get(tags.HEARTBEAT), time.monotonic() + 1.5 * interval
-    while silence(other) is None and time.monotonic() < deadline:
+    watch_s = max(1.5 * interval, MIN_WATCH_S)
+    beat, deadline = other.data.tags.get(tags.HEARTBEAT), time.monotonic() + watch_s
+    while not dead_by_clock(other) and time.monotonic() < deadline:
         time.sleep(min(0.5, interval / 4))
         other = client.get_run(other.info.run_id)
         if other.info.status != "RUNNING" or other.data.tags.get(tags.HEARTBEAT) != beat:
             return other  # ended, or beating
-    quiet = silence(other)
-    silent = f"{quiet:.0f} s" if quiet is not None else f"the {1.5 * interval:g} s it was watched"
+    silent = f"{silence(other):.0f} s" if dead_by_clock(other) else f"the {watch_s:g} s it was watched"
     why = f"its process died (no heartbeat for {silent}); run {run.info.run_id} took over its job"
     log.warning("%s: %s", _where(other), why)
     client.set_tag(other.info.run_id, tags.ERROR, why)

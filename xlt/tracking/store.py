@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from xlt.core import tags
 from xlt.core.metrics import SELECTED_STEP
-from xlt.tracking.heartbeat import died, silence
+from xlt.tracking.heartbeat import dead_by_clock, died
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +180,10 @@ def end_runs(uri: str, runs: Iterable, message: str, status: str = "FAILED") -> 
 
 
 def end_dead_runs(uri: str, experiment: str) -> List[str]:
-    """End FAILED, with the reason, every RUNNING run whose heartbeat has long stopped (a process
-    killed with its sweep); returns their ids."""
-    dead = [r for r in _search(uri, experiment, "attributes.status = 'RUNNING'") if silence(r) is not None]
+    """End FAILED, with the reason, every RUNNING run whose heartbeat has long stopped by its
+    writer's clock, written on this host (a process killed with its sweep); returns their ids.
+    Another host's runs are left to the lease, which watches their beat (xlt.tracking.lease)."""
+    dead = [r for r in _search(uri, experiment, "attributes.status = 'RUNNING'") if dead_by_clock(r)]
     for run in dead:
         end_runs(uri, [run], died(run))
     if dead:
