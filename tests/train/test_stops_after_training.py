@@ -13,7 +13,8 @@ from jobs import run_job
 from stores import mlflow_runs
 
 JOB = ["model=tiny", "data=sample", "technique=fine_tune", "train.epochs=2", "train.select=dev",
-       "languages.eval=[en,de]", "train.save=selected", "tracking.aim.sync=false"]
+       "languages.eval=[en,de]", "train.save=selected", "tracking.aim.sync=false", "train.max_train_samples=160",
+       "data.max_eval_samples=40", "data.max_test_samples=40"]
 
 
 def stopping(monkeypatch, target: str):
