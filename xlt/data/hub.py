@@ -267,14 +267,15 @@ def hub_reads(cfg) -> List[Tuple[str, str]]:
     """The (hub config, split) pairs a job reads: its protocol's (language, split) pairs, in the repo's
     names. A split that `task.hub_splits` maps to one language's rows (SQuAD's English training
     set) is read for the training language only: one line where a protocol asks it of another."""
-    for lang, split in splits_read(cfg):
+    reads = splits_read(cfg)
+    for lang, split in reads:
         template = cfg.task.hub_splits.get(split, "{lang}")
         if "{lang" not in template and "{language" not in template and lang != cfg.data.train_language:
             raise ConfigError("protocol", f"task={cfg.task.name}'s hub repo has {split} rows in "
                                           f"{cfg.data.train_language} only ({template}), and protocol "
                                           f"{cfg.protocol.name} reads {lang} {split} rows; use data=jsonl "
                                           f"data.dir=DIR with {split}.{lang}.jsonl")
-    return list(dict.fromkeys(hub_part(cfg.task, lang, split) for lang, split in splits_read(cfg)))
+    return list(dict.fromkeys(hub_part(cfg.task, lang, split) for lang, split in reads))
 
 
 def dataset_pin(cfg: DataConfig, layout: str, needs: Iterable[Tuple[str, str]]) -> Pin:

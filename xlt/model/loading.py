@@ -82,13 +82,8 @@ def load_model(cfg: ModelConfig, source: ModelSource, tokenizer, labels: List[st
     over `labels`, and the names of its parameters that were newly initialised."""
     kind = kind or sentence_classification
     if cfg.source == "tiny":
-        from transformers import BertConfig
-
-        shape = cfg.tiny
-        config = BertConfig(vocab_size=len(tokenizer), hidden_size=shape.hidden_size,
-                            num_hidden_layers=shape.num_layers, num_attention_heads=shape.num_heads,
-                            intermediate_size=shape.intermediate_size,
-                            pad_token_id=tokenizer.pad_token_id, **_label_maps(labels))
+        config = _tiny_config(cfg, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                              **_label_maps(labels))
         # A random encoder stands in for a pretrained one: nothing counts as "missing".
         return kind.model_class(tiny=True)(config), []
 
@@ -112,27 +107,39 @@ def set_head_dropout(model, p: float) -> int:
     return len(heads)
 
 
+def _tiny_config(cfg: ModelConfig, **extra):
+    """The tiny model's BERT config, of its shape (`model.tiny`)."""
+    from transformers import BertConfig
+
+    shape = cfg.tiny
+    return BertConfig(hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
+                      num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size, **extra)
+
+
 def encoder_config(cfg: ModelConfig):
     """The encoder's transformers config where it can be read without downloading (the tiny shape,
     a local directory, the hub cache); None where it cannot: the job finds out as it loads."""
-    from transformers import AutoConfig, BertConfig
+    from transformers import AutoConfig
 
     if cfg.source == "tiny":
-        shape = cfg.tiny
-        return BertConfig(hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
-                          num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size)
+        return _tiny_config(cfg)
     try:
         return AutoConfig.from_pretrained(cfg.path, revision=cfg.revision, local_files_only=True)
     except (OSError, ValueError):
         return None
 
 
-def linear_layers(config) -> List[str]:
-    """The names (last part) of an encoder's linear layers, from a weightless instance of its class."""
-    import torch
+def linear_names(module) -> List[str]:
+    """The names (last part) of a module's linear layers: what LoRA's target_modules name."""
     from torch import nn
+
+    return sorted({name.rsplit(".", 1)[-1] for name, m in module.named_modules() if isinstance(m, nn.Linear)})
+
+
+def linear_layers(config) -> List[str]:
+    """The linear layers of an encoder of this config, from a weightless instance of its class."""
+    import torch
     from transformers import AutoModel
 
     with torch.device("meta"):
-        model = AutoModel.from_config(config)
-    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, nn.Linear)})
+        return linear_names(AutoModel.from_config(config))

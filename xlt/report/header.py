@@ -30,9 +30,9 @@ def _metrics(runs: List, wanted: Callable[[str], bool]) -> str:
 def _task(runs: List) -> str:
     params = runs[0].data.params
     labels = [x for x in params.get("task.labels", "").split(",") if x]
-    chance = f" (chance {1 / len(labels):.3f})" if labels and headline_metric(runs[0].data.tags) == "accuracy" else ""
-    chance = f", {len(labels)} labels{chance}" if labels else ""
-    return (f"Task {params.get('task.name', '?')}{chance}; models {_params(runs, 'model')}; "
+    chance = f" (chance {1 / len(labels):.3f})" if headline_metric(runs[0].data.tags) == "accuracy" else ""
+    described = f", {len(labels)} labels{chance}" if labels else ""
+    return (f"Task {params.get('task.name', '?')}{described}; models {_params(runs, 'model')}; "
             f"techniques {_params(runs, 'technique')}; protocols {_params(runs, 'protocol.name')}; "
             f"seeds {_params(runs, 'train.seed')}.")
 

@@ -170,22 +170,19 @@ def preprocess_logits(logits, labels):
 # -- from windows' logits to questions' answers ------------------------------------------------
 
 def _best_span(scores: np.ndarray, window: np.ndarray, task: TaskConfig) -> Tuple[float, int, int]:
-    """(score, start char, end char) of a window's best span inside the context; (-inf, 0, 0) where none."""
+    """(score, start char, end char) of a window's best span inside the context; (-inf, 0, 0) where none.
+    The n-best starts against the n-best ends, as a matrix: the first best in that order wins."""
     n = len(window)
-    start_logits, end_logits = scores[:n, 0], scores[:n, 1]
-    starts = np.argsort(start_logits)[::-1][:task.n_best]
-    ends = np.argsort(end_logits)[::-1][:task.n_best]
-    best = (-np.inf, 0, 0)
-    for s in starts:
-        if window[s, 0] == OUTSIDE:
-            continue
-        for e in ends:
-            if window[e, 0] == OUTSIDE or e < s or e - s + 1 > task.max_answer_length:
-                continue
-            score = float(start_logits[s] + end_logits[e])
-            if score > best[0]:
-                best = (score, int(window[s, 0]), int(window[e, 1]))
-    return best
+    starts = np.argsort(scores[:n, 0])[::-1][:task.n_best]
+    ends = np.argsort(scores[:n, 1])[::-1][:task.n_best]
+    pairs = scores[starts, 0][:, None] + scores[ends, 1][None, :]
+    length = ends[None, :] - starts[:, None] + 1
+    inside = (window[starts, 0] != OUTSIDE)[:, None] & (window[ends, 0] != OUTSIDE)[None, :]
+    pairs = np.where(inside & (length >= 1) & (length <= task.max_answer_length), pairs, -np.inf)
+    i, j = np.unravel_index(np.argmax(pairs), pairs.shape)
+    if not np.isfinite(pairs[i, j]):
+        return -np.inf, 0, 0
+    return float(pairs[i, j]), int(window[starts[i], 0]), int(window[ends[j], 1])
 
 
 def answers(predictions: np.ndarray, features, task: TaskConfig) -> Dict[int, Tuple[int, int]]:
@@ -229,7 +226,7 @@ def metrics(predictions: np.ndarray, label_ids, task: TaskConfig, features=None)
 def prediction_arrays(predictions: np.ndarray, label_ids, task: TaskConfig, features=None) -> Dict[str, np.ndarray]:
     """Per window: whether it is its question's first (`gold_first`), and there the answer's
     characters in the context (`pred_start`, `pred_end`; -1 on the other windows)."""
-    _, spans = _scored(predictions, features, task)
+    spans = answers(predictions, features, task)  # the spans alone: scoring them is example_statistics'
     cols = features.with_format(None).select_columns(["row", "first"]).to_dict()
     chars = np.array([spans[row] if first else (-1, -1) for row, first in zip(cols["row"], cols["first"])],
                      dtype=np.int32).reshape(-1, 2)

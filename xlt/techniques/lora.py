@@ -20,7 +20,7 @@ from xlt.config import ModelConfig, TechniqueConfig, TrainingDefaults, XltConfig
 from xlt.config.validate import positive
 from xlt.core.errors import ConfigError
 from xlt.model.freezing import freeze_encoder
-from xlt.model.loading import encoder_config, linear_layers
+from xlt.model.loading import encoder_config, linear_layers, linear_names
 
 log = logging.getLogger(__name__)
 ADAPTER_FILE = "adapter_model.safetensors"
@@ -104,10 +104,7 @@ def target_modules(model, options: LoraOptions) -> List[str]:
 
 
 def _linear(model) -> str:
-    from torch import nn
-
-    modules = model.base_model.named_modules()
-    return ", ".join(sorted({name.rsplit(".", 1)[-1] for name, m in modules if isinstance(m, nn.Linear)}))
+    return ", ".join(linear_names(model.base_model))
 
 
 def prepare(model, newly_initialised: List[str], cfg: Options) -> None:
