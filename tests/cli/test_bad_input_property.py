@@ -14,6 +14,8 @@ from xlt.cli.precheck import check_command_line
 from xlt.config import SAMPLE_DIR
 
 PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# A malformed line costs a sweep's whole check (about 1 s): fewer examples, each strategy still drawn.
+FILES = settings(PROFILE, max_examples=14)
 GOOD = {"premise": "p", "hypothesis": "h", "label": 0}
 
 not_a_label = st.one_of(st.floats(allow_nan=False), st.booleans(), st.text(max_size=5), st.none(),
@@ -48,7 +50,7 @@ def expect_one_line_exit_2(argv, capsys, output_dir):
     return err
 
 
-@PROFILE
+@FILES
 @given(row=bad_rows, where=st.integers(min_value=0, max_value=99))
 def test_a_malformed_jsonl_line_is_one_line_naming_file_and_line(tmp_path_factory, capsys, row, where):
     data, out = tmp_path_factory.mktemp("data"), tmp_path_factory.mktemp("out")

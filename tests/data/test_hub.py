@@ -159,6 +159,7 @@ def test_through_an_https_proxy_only_the_splits_used_are_downloaded(files, tmp_p
     assert "de/train" not in result.stdout + result.stderr
 
 
+@pytest.mark.heavy  # three real processes (the hub's offline switch is read as one starts): CI's heavy phase
 @pytest.mark.slow
 @needs_shared
 def test_offline_from_the_cache_pinned_and_reproducible(files, tmp_path):

@@ -148,5 +148,5 @@ def test_charts_draw_error_bars_chance_and_a_legend_entry_per_swept_value():
     (legend,) = fig.legends
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["m fine_tune shots=0", "m fine_tune shots=16", "m fine_tune shots=64", "chance 0.333"]
-    colours = {line.get_color() for line in fig.axes[0].get_lines() if line.get_label().startswith("m ")}
+    colours = {tuple(c.get_color()[0]) for c in fig.axes[0].collections if c.get_label().startswith("m ")}
     assert len(colours) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN, metric_name
@@ -40,6 +41,36 @@ def _label(run, fields: List[str]) -> str:
     return " ".join([run.model, run.technique, *[f"{f.rsplit('.', 1)[-1]}={run[f]}" for f in fields]])
 
 
+def _series(curves: pd.DataFrame, x: str) -> Dict[tuple, np.ndarray]:
+    """(run id, metric) -> its points as rows of (x, value): split once, not filtered per run and panel."""
+    ordered = curves.sort_values(["run_id", "metric"], kind="stable")
+    keys = list(zip(ordered["run_id"], ordered["metric"]))
+    starts = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+    points = np.split(ordered[[x, "value"]].to_numpy(dtype=float), starts[1:])
+    return {keys[i]: part for i, part in zip(starts, points)}
+
+
+def _looks(runs: pd.DataFrame, fields: List[str]) -> List[tuple]:
+    """(run id, label, colour, line style) of each run, in the table's order."""
+    colours, styles = _legend_keys(runs, fields)
+    return [(run.run_id, _label(run, fields), colours[_key(run, fields)], styles[run.model])
+            for _, run in runs.iterrows()]
+
+
+def _draw_runs(ax, looks: List[tuple], series: Dict[tuple, np.ndarray], name: str) -> None:
+    """Each run's `name`: the runs of one label (their seeds) as one line collection, a legend entry
+    each; one artist per label, not per run, keeps a 1,000-run chart quick to draw."""
+    from matplotlib.collections import LineCollection
+
+    groups: Dict[str, list] = {}
+    for run_id, label, colour, style in looks:
+        if (run_id, name) in series:
+            groups.setdefault(label, [colour, style, []])[2].append(series[run_id, name])
+    for label, (colour, style, lines) in groups.items():
+        ax.add_collection(LineCollection(lines, colors=colour, linestyles=style, label=label))
+    ax.autoscale_view()
+
+
 def chance_line(ax, chance: Optional[float]) -> None:
     if chance:
         ax.axhline(chance, color="0.4", linestyle=(0, (1, 2)), linewidth=1, label=f"chance {chance:.3f}")
@@ -61,14 +92,9 @@ def draw_curves(runs: pd.DataFrame, curves: pd.DataFrame, langs: List[str], x: s
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
-    colours, styles = _legend_keys(runs, fields)
+    series, looks = _series(curves, x), _looks(runs, fields)
     for ax, lang in zip(axes.flat, panels):
-        name = metric_name("validation", metric, lang)
-        for _, run in runs.iterrows():
-            points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == name)]
-            if not points.empty:
-                ax.plot(points[x], points["value"], color=colours[_key(run, fields)], linestyle=styles[run.model],
-                        label=_label(run, fields))
+        _draw_runs(ax, looks, series, metric_name("validation", metric, lang))
         chance_line(ax, chance)
         ax.set_title("mean over target languages" if lang == TARGET_MEAN else lang)
         ax.set_xlabel("step" if x == "step" else "seconds since the run started")
@@ -89,12 +115,7 @@ def training_loss(runs: pd.DataFrame, curves: pd.DataFrame, path: Path, fields: 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     fields = list(fields)
-    colours, styles = _legend_keys(runs, fields)
-    for _, run in runs.iterrows():
-        points = curves[(curves["run_id"] == run.run_id) & (curves["metric"] == "train/loss")]
-        if not points.empty:
-            ax.plot(points["step"], points["value"], color=colours[_key(run, fields)], linestyle=styles[run.model],
-                    label=_label(run, fields))
+    _draw_runs(ax, _looks(runs, fields), _series(curves, "step"), "train/loss")
     ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.grid(alpha=0.3)
     _legend(fig, [[ax]])
     return _save(fig, path)
@@ -166,7 +187,9 @@ def _honest_ylim(ax, points: pd.DataFrame, chance: Optional[float]) -> None:
 def _legend(fig, axes) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    fig.tight_layout(rect=(0, 0.08 if unique else 0, 1, 1))
+    # Room below the panels for the legend's rows (about a fifth of an inch each), never over them.
+    rows = -(-len(unique) // 4)
+    fig.tight_layout(rect=(0, min(0.6, (0.2 * rows + 0.15) / fig.get_figheight()) if unique else 0, 1, 1))
     if unique:
         fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(4, len(unique)), frameon=False)
 

@@ -280,10 +280,9 @@ th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #eee}}</style></hea
 def _examples(tracking_uri: str, runs: List, metric: str) -> Optional[Examples]:
     """Each finished run's per-item counts (the runs that kept predictions) and how their task's kind
     scores `metric` from summed counts; None where no run kept them."""
-    from xlt.tracking.predictions import load_statistics
+    from xlt.tracking.predictions import statistics_of_runs
 
-    found = {r.info.run_id: load_statistics(tracking_uri, r.info.run_id) for r in runs}
-    found = {run_id: frame for run_id, frame in found.items() if frame is not None}
+    found = statistics_of_runs(tracking_uri, runs)
     if not found:
         return None
     kind = task_kind(task_of(runs[0]))

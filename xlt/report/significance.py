@@ -27,7 +27,7 @@ their row in the test file; runs without them (older runs) get no test.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -85,6 +85,8 @@ class Examples:
     recomputed from counts, never averaged over examples."""
     stats: Dict[str, pd.DataFrame]  # run id -> index (lang, row), a column per count
     score: Callable[[np.ndarray], np.ndarray]  # sums (..., counts) -> the metric
+    # (runs of a seed, languages) -> that seed's items: a run meets many others in a report's comparisons
+    _items: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of_correctness(cls, correct: pd.DataFrame) -> Examples:
@@ -95,6 +97,14 @@ class Examples:
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self.stats
+
+    def of_lang(self, run_id: str, lang: str) -> Optional[pd.DataFrame]:
+        """A run's items of one language, indexed by row (sorted), a column per count; None if it has none."""
+        key = ((run_id,), ("by language",))
+        if key not in self._items:  # every language of the run split at once
+            self._items[key] = {lang: part.droplevel(0).sort_index()
+                                for lang, part in self.stats[run_id].groupby(level=0, sort=False)}
+        return self._items[key].get(lang)
 
     def counts(self, run_id: str, langs: List[str]) -> np.ndarray:
         frame = self.stats[run_id]
@@ -111,11 +121,31 @@ def _as_counts(values: np.ndarray) -> np.ndarray:
     return np.stack([values, np.ones_like(values)], axis=-1)
 
 
+def _combined(parts: List[pd.DataFrame], how: str) -> pd.DataFrame:
+    """Frames indexed by row, combined row by row (`how`: mean or sum over the frames holding a row);
+    as arrays where they hold the same rows (the usual case: one test set), else by pandas."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if all(part.index.equals(first.index) for part in parts[1:]):
+        values = getattr(np, how)([part.to_numpy() for part in parts], axis=0)
+        return pd.DataFrame(values, index=first.index, columns=first.columns)
+    return getattr(pd.concat(parts).groupby(level=0), how)()
+
+
 def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> pd.DataFrame:
     """items x counts of one seed: each item's counts summed over `langs` (the seed's runs may each
-    cover one language; where two cover the same row, their mean)."""
-    part = pd.concat([examples.stats[run] for run in runs]).groupby(level=[0, 1]).mean()
-    return part[part.index.get_level_values(0).isin(langs)].groupby(level=1).sum()
+    cover one language; where two cover the same row, their mean). Kept: a run meets many others."""
+    key = (tuple(runs), tuple(langs))
+    if key not in examples._items:
+        per_lang = []
+        for lang in langs:
+            parts = [part for part in (examples.of_lang(run, lang) for run in runs) if part is not None]
+            if parts:
+                per_lang.append(_combined(parts, "mean"))
+        empty = examples.stats[runs[0]].iloc[:0].droplevel(0)
+        examples._items[key] = _combined(per_lang, "sum") if per_lang else empty
+    return examples._items[key]
 
 
 def item_matrix(examples: Examples, side: Side, langs: List[str]) -> Tuple[pd.Index, np.ndarray]:

@@ -76,12 +76,18 @@ def track_series(aim_run, name: str, context: dict, points: List[Tuple[float, fl
         tracker._update_sequence_info(ctx.idx, name, points[i][0], points[i][2])
 
 
-def index_run(repo, aim_hash: str) -> None:
-    """Put a closed run into its repo's index, so `Repo.iter_runs` and queries see it at once
-    (Aim 3.29 otherwise indexes runs only in the background of `aim up`)."""
+def index_runs(repo, aim_hashes: Sequence[str]) -> None:
+    """Put closed runs into their repo's index, so `Repo.iter_runs` and queries see them at once
+    (Aim 3.29 otherwise indexes runs only in the background of `aim up`). The index is opened
+    once for all of them (held here, Aim's pool hands it to each run's indexing), not once a run."""
     from aim.sdk.index_manager import RepoIndexManager
 
-    RepoIndexManager.get_index_manager(repo).index(aim_hash)
+    if not aim_hashes:
+        return
+    manager, held = RepoIndexManager.get_index_manager(repo), repo._get_index_container("meta", 0)
+    for aim_hash in aim_hashes:
+        manager.index(aim_hash)
+    del held
 
 
 class AimWriter:
@@ -114,12 +120,21 @@ class AimWriter:
         aim_run = Run(experiment=experiment, **options)
         aim_run["mlflow_run_id"] = run.info.run_id
         entry = state.new_entry(run.info.run_id, aim_run.hash)
-        state.save()
+        state.save(run.info.run_id)
         return aim_run, entry
 
-    def close(self, aim_run) -> None:
+    @staticmethod
+    def close(aim_run, entry: dict) -> None:
+        """Close the run; it is indexed with the others as the sync ends (`index`)."""
         aim_run.close()
-        index_run(self.repo, aim_run.hash)
+        entry["indexed"] = False
+
+    def index(self, state: SyncState) -> None:
+        """Index every run closed since the last index: this sync's, and any a killed sync left."""
+        pending = [entry for entry in state.runs.values() if entry.get("indexed") is False]
+        index_runs(self.repo, [entry["aim_hash"] for entry in pending])
+        for entry in pending:
+            entry["indexed"] = True
 
     def adopt_orphans(self, state: SyncState) -> None:
         """Aim runs a killed sync created but never recorded: find their MLflow run again."""
@@ -130,14 +145,14 @@ class AimWriter:
             return
         from aim.sdk.run import Run
 
+        index_runs(self.repo, unknown)
         for aim_hash in unknown:
-            index_run(self.repo, aim_hash)
             mlflow_id = Run(aim_hash, repo=self.repo, read_only=True).get("mlflow_run_id")
             if mlflow_id and mlflow_id not in state.runs:
                 state.new_entry(mlflow_id, aim_hash)
             else:
                 state.foreign.append(aim_hash)
-        state.save()
+        state.compact()
 
     def write_meta(self, aim_run, run, experiment: str) -> None:
         info = run.info
@@ -188,20 +203,20 @@ class AimWriter:
         done.update(count=len(history), aim_step=step)
         return len(points)
 
-    def write_artifacts(self, aim_run, reader: MlflowReader, run_id: str, entry: dict) -> None:
+    def write_artifacts(self, aim_run, reader: MlflowReader, run, entry: dict) -> None:
         """The run's text and image artifacts not written before (and not excluded)."""
         from aim import Image, Text
 
-        seen = set(entry["artifacts"])
+        seen, store = set(entry["artifacts"]), reader.artifacts(run)
         with tempfile.TemporaryDirectory(prefix="xlt-sync-") as tmp:
-            for path in reader.artifact_paths(run_id):
+            for path in reader.artifact_paths(store):
                 if path in seen or any(fnmatch.fnmatch(path, glob) for glob in self.exclude):
                     continue
                 if path.lower().endswith(TEXT_SUFFIXES):
-                    text = reader.download(run_id, path, tmp).read_text(errors="replace")
+                    text = reader.download(store, path, tmp).read_text(errors="replace")
                     aim_run.track(Text(text), name=path, context={"type": "artifact"})
                 elif path.lower().endswith(IMAGE_SUFFIXES):
-                    aim_run.track(Image(str(reader.download(run_id, path, tmp)), caption=path), name=path,
+                    aim_run.track(Image(str(reader.download(store, path, tmp)), caption=path), name=path,
                                   context={"type": "artifact"})
                 else:
                     continue

@@ -1,7 +1,9 @@
-"""The reading half of `xlt sync`: MLflow runs, their latest metric values, histories, artifacts.
+"""MLflow read in bulk, for `xlt sync` and `xlt report`: runs, their latest metric values,
+histories, artifacts.
 
-A SQL store's histories are read in one query per run; a tracking server's with several
-requests in flight, a few runs ahead of the Aim writes.
+A SQL store's histories are read in one query per run (the sync) or per few hundred runs (the
+report); a tracking server's with several requests in flight, a few runs ahead of the Aim
+writes. Runs are found by searches of a page of runs each, never one request a run.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from xlt.core.errors import ConfigError
 from xlt.tracking.heartbeat import seen_status
 
 REQUESTS_IN_FLIGHT, RUNS_AHEAD = 8, 4  # history reads from a tracking server
+IDS_PER_SEARCH = 100  # run ids in one search's `IN (...)` (a server's filter string stays short)
+RUNS_PER_QUERY = 500  # runs whose histories one SQL query reads (SQLite's bound parameters: 32,766)
 
 
 def latest_points(run) -> Dict[str, list]:
@@ -59,13 +63,29 @@ class MlflowReader:
     def runs(self, experiment) -> list:
         """The experiment's runs: its jobs' and its sweeps' parent runs (their counts, best accuracy,
         report, results and charts; `xlt.kind: sweep` among their tags)."""
+        return self.search([experiment.experiment_id])
+
+    def search(self, experiment_ids: List[str], query: str = "", order_by: Sequence[str] = ()) -> list:
+        """Every run a search finds, page by page (a page is one request: 1,000 runs)."""
         runs, token = [], None
         while True:
-            page = self.client.search_runs([experiment.experiment_id], max_results=1000, page_token=token)
+            page = self.client.search_runs(experiment_ids, query, max_results=1000, order_by=list(order_by),
+                                           page_token=token)
             runs.extend(page)
             token = page.token
             if not token:
                 return runs
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> list:
+        """The runs of these ids that exist, in their order: a search per IDS_PER_SEARCH ids."""
+        run_ids = list(dict.fromkeys(run_ids))
+        experiments = [e.experiment_id for e in self.client.search_experiments()]
+        found = {}
+        wanted = [run_id for run_id in run_ids if run_id.isalnum()]  # an id is hex: nothing else reaches the query
+        for i in range(0, len(wanted), IDS_PER_SEARCH):
+            chunk = ", ".join(f"'{run_id}'" for run_id in wanted[i:i + IDS_PER_SEARCH])
+            found.update({r.info.run_id: r for r in self.search(experiments, f"attributes.run_id IN ({chunk})")})
+        return [found[run_id] for run_id in run_ids if run_id in found]
 
     def _sql_store(self):
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -76,19 +96,37 @@ class MlflowReader:
     def _histories(self, run_id: str, keys: List[str]) -> Dict[str, list]:
         """{key: [(value, timestamp ms, step)]} in MLflow's history order (timestamp, step, value),
         read from a SQL store in one query."""
+        out: Dict[str, list] = {key: [] for key in keys}
+        out.update({key: points for _, key, points in self._sql_series([run_id], keys)})
+        return out
+
+    def _sql_series(self, run_ids: Sequence[str], keys: Sequence[str]) -> Iterator[Tuple[str, str, list]]:
+        """(run id, key, points) of the runs' `keys`, in one query of a SQL store."""
         from mlflow.store.tracking.dbmodels.models import SqlMetric as M
 
         with self._sql_store().ManagedSessionMaker() as session:
-            rows = (session.query(M.key, M.value, M.is_nan, M.timestamp, M.step)
-                    .filter(M.run_uuid == run_id, M.key.in_(keys))
-                    .order_by(M.key, M.timestamp, M.step, M.value).all())
-        out: Dict[str, list] = {key: [] for key in keys}
-        for key, value, is_nan, timestamp, step in rows:
-            out[key].append((math.nan if is_nan else value, timestamp, step))
-        return out
+            rows = (session.query(M.run_uuid, M.key, M.value, M.is_nan, M.timestamp, M.step)
+                    .filter(M.run_uuid.in_(run_ids), M.key.in_(keys))
+                    .order_by(M.run_uuid, M.key, M.timestamp, M.step, M.value).all())
+        series: Dict[Tuple[str, str], list] = {}
+        for run_id, key, value, is_nan, timestamp, step in rows:
+            series.setdefault((run_id, key), []).append((math.nan if is_nan else value, timestamp, step))
+        yield from ((run_id, key, points) for (run_id, key), points in series.items())
 
     def _history(self, run_id: str, key: str) -> list:
         return [(m.value, m.timestamp, m.step) for m in self.client.get_metric_history(run_id, key)]
+
+    def histories(self, runs: Sequence, keys: Sequence[str]) -> Iterator[Tuple[str, str, list]]:
+        """(run id, key, [(value, timestamp ms, step)]) of the runs' logged `keys`: from a SQL store in a
+        query per RUNS_PER_QUERY runs, from a server a request per run and logged key, several at a time."""
+        if self._sql_store() is None:
+            wanted = [(r.info.run_id, [key for key in keys if key in r.data.metrics]) for r in runs]
+            for (run_id, _), history in zip(wanted, self.read_ahead(wanted)):
+                yield from ((run_id, key, points) for key, points in history.items())
+            return
+        run_ids = [r.info.run_id for r in runs]
+        for i in range(0, len(run_ids), RUNS_PER_QUERY):
+            yield from self._sql_series(run_ids[i:i + RUNS_PER_QUERY], keys)
 
     def read_ahead(self, wanted: Iterable[Tuple[str, List[str]]]) -> Iterator[Dict[str, list]]:
         """The histories of each (run id, keys), in order. From a server, one request per metric
@@ -97,7 +135,7 @@ class MlflowReader:
             for run_id, keys in wanted:
                 yield self._histories(run_id, keys) if keys else {}
             return
-        with ThreadPoolExecutor(REQUESTS_IN_FLIGHT, thread_name_prefix="xlt-sync") as pool:
+        with ThreadPoolExecutor(REQUESTS_IN_FLIGHT, thread_name_prefix="xlt-read") as pool:
             ahead: deque = deque()
             for run_id, keys in wanted:
                 ahead.append({key: pool.submit(self._history, run_id, key) for key in keys})
@@ -106,15 +144,23 @@ class MlflowReader:
             while ahead:
                 yield {key: future.result() for key, future in ahead.popleft().items()}
 
-    def artifact_paths(self, run_id: str) -> Iterator[str]:
-        """Every artifact file of a run, folders walked."""
+    def artifacts(self, run):
+        """The run's artifact store, opened from its artifact location: no look-up of the run per file."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        return get_artifact_repository(run.info.artifact_uri, tracking_uri=self.tracking_uri)
+
+    @staticmethod
+    def artifact_paths(store) -> Iterator[str]:
+        """Every artifact file in a run's artifact store (`artifacts`), folders walked."""
         folders = [None]
         while folders:
-            for item in self.client.list_artifacts(run_id, folders.pop()):
+            for item in store.list_artifacts(folders.pop()):
                 if item.is_dir:
                     folders.append(item.path)
                 else:
                     yield item.path
 
-    def download(self, run_id: str, path: str, into: str) -> Path:
-        return Path(self.client.download_artifacts(run_id, path, into))
+    @staticmethod
+    def download(store, path: str, into: str) -> Path:
+        return Path(store.download_artifacts(path, into))

@@ -89,17 +89,34 @@ def read_statistics(path: Path, weights: str = "selected"):
 
 def _downloaded(tracking_uri: str, run_id: str, read):
     """`read` of a run's predictions file; None if it has none."""
-    import os
-    import tempfile
-
     import mlflow
 
+    return _read_from_store(tracking_uri, mlflow.MlflowClient(tracking_uri).get_run(run_id).info.artifact_uri, read)
+
+
+def _read_from_store(tracking_uri: str, artifact_uri: str, read):
+    """`read` of the predictions file under a run's artifact location: straight from a local
+    directory, else one download from the artifact store (no per-run look-up through the
+    tracking server); None if the run has none."""
+    import os
+    import tempfile
+    from urllib.parse import unquote, urlparse
+
+    where = urlparse(artifact_uri)
+    if where.scheme in ("", "file"):
+        path = Path(unquote(where.path)) / ARTIFACT_DIR / FILE
+        return read(path) if path.is_file() else None
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per run in a notebook's loop
-    client = mlflow.MlflowClient(tracking_uri)
-    if not any(f.path == f"{ARTIFACT_DIR}/{FILE}" for f in client.list_artifacts(run_id, ARTIFACT_DIR)):
-        return None
     with tempfile.TemporaryDirectory() as tmp:
-        return read(Path(client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{FILE}", tmp)))
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=f"{artifact_uri}/{ARTIFACT_DIR}/{FILE}",
+                                                       dst_path=tmp, tracking_uri=tracking_uri)
+        except (MlflowException, OSError):  # no such file: the run kept no predictions
+            return None
+        return read(Path(path))
 
 
 def load_predictions(tracking_uri: str, run_id: str):
@@ -110,3 +127,17 @@ def load_predictions(tracking_uri: str, run_id: str):
 def load_statistics(tracking_uri: str, run_id: str) -> Optional[object]:
     """A run's per-item counts for its selected weights (see `read_statistics`); None if it has none."""
     return _downloaded(tracking_uri, run_id, read_statistics)
+
+
+READS_IN_FLIGHT = 8  # predictions files read at a time: from a server, each is a download
+
+
+def statistics_of_runs(tracking_uri: str, runs: Sequence) -> Dict[str, object]:
+    """run id -> its per-item counts (`read_statistics`), for the runs that kept predictions; files
+    read straight from the artifact store, several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="xlt-predictions") as pool:
+        frames = pool.map(lambda run: _read_from_store(tracking_uri, run.info.artifact_uri, read_statistics), runs)
+        found = dict(zip((run.info.run_id for run in runs), frames))
+    return {run_id: frame for run_id, frame in found.items() if frame is not None}

@@ -79,16 +79,16 @@ def _experiment_problem(uri: str, experiment: str) -> Optional[str]:
 
 
 def _search(uri: str, experiment: str, query: str) -> List:
+    """Every run of `experiment` the query finds, newest first, page by page."""
     if not store_exists(uri):
         return []
-    import mlflow
+    from xlt.tracking.mlflow_reader import MlflowReader
 
-    client = mlflow.MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
+    reader = MlflowReader(uri)
+    found = reader.client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    return list(client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
-                                   max_results=5000))
+    return reader.search([found.experiment_id], query, order_by=["attributes.start_time DESC"])
 
 
 def finished_runs(uri: str, experiment: str, hashes: Iterable[str]) -> Dict[str, object]:

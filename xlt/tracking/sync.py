@@ -9,6 +9,8 @@ no Aim access at all.
 
 What makes it crash-safe: the state of a run is saved only after its Aim run is closed, so after
 a crash the next sync rewrites the points since the last save, which Aim overwrites in place.
+Closed runs are indexed together as the sync ends (one opening of Aim's index, not one a run); a
+run a killed sync closed but never indexed is indexed by the next.
 """
 from __future__ import annotations
 
@@ -74,11 +76,11 @@ class Syncer:
                 counts.points += self.writer.write_metric(aim_run, key, history, done)
                 done["latest"] = latest[key]
             if entry["meta"] != meta:  # new, or its status changed: artifacts may be new too
-                self.writer.write_artifacts(aim_run, self.reader, run.info.run_id, entry)
+                self.writer.write_artifacts(aim_run, self.reader, run, entry)
         finally:
-            self.writer.close(aim_run)
+            self.writer.close(aim_run, entry)
         entry["meta"] = meta
-        state.save()  # only now: a crash before this point rewrites the same points
+        state.save(run.info.run_id)  # only now: a crash before this point rewrites the same points
         if is_new:
             counts.new += 1
         else:
@@ -96,9 +98,14 @@ class Syncer:
             self.writer.adopt_orphans(state)
             work = [(exp.name, run) for exp in self.reader.experiments() for run in self.reader.runs(exp)]
             histories = self.reader.read_ahead((run.info.run_id, _changed(state, run)) for _, run in work)
-            for (experiment, run), new in tqdm(zip(work, histories), total=len(work), desc="xlt sync", unit="run",
-                                               disable=not progress, leave=False):
-                self._sync_run(state, run, experiment, counts, new)
+            try:
+                for (experiment, run), new in tqdm(zip(work, histories), total=len(work), desc="xlt sync",
+                                                   unit="run", disable=not progress, leave=False):
+                    self._sync_run(state, run, experiment, counts, new)
+            finally:  # what was closed is indexed, whatever stopped the loop (a killed sync's: by the next)
+                self.writer.index(state)
+            if counts.new or counts.updated or not state.path.is_file():
+                state.compact()
             if not (self.repo_dir / ".aim").is_dir():
                 _ = self.writer.repo  # an empty store still leaves an Aim repo to open
         counts.seconds = time.perf_counter() - started

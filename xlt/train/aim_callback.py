@@ -6,7 +6,7 @@ from aim.hugging_face import AimCallback
 
 from xlt.config import XltConfig, job_fields
 from xlt.core.metrics import from_trainer_logs
-from xlt.tracking.aim_writer import aim_name, index_run
+from xlt.tracking.aim_writer import aim_name, index_runs
 
 
 class XltAimCallback(AimCallback):
@@ -28,7 +28,7 @@ class XltAimCallback(AimCallback):
         run = self._run
         super().close()
         if run is not None:
-            index_run(run.repo, run.hash)
+            index_runs(run.repo, [run.hash])
 
 
 def aim_callback(cfg: XltConfig) -> XltAimCallback:
