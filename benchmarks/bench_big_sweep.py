@@ -1,7 +1,7 @@
 """A 1,000-job sweep's store: the skip check, `xlt report` and `xlt sync`, at 100 and 1,000 jobs.
 
     pip install -e ".[bench]"        # aim-mlflow, the baseline of the first sync
-    python benchmarks/bench_big_sweep.py [--jobs 100 1000] [--out benchmarks/results_big_sweep.json]
+    python benchmarks/bench_big_sweep.py [--jobs 100 1000] [--before CHECKOUT] [--out benchmarks/results_big_sweep.json]
 
 Each store is one sweep of finished jobs cloned from a real xlt job (benchmarks/big_store.py:
 the smoke sweep's fine-tune job, run first by this script), in a local SQLite store with its
@@ -15,7 +15,9 @@ artifacts, as a laptop's sweep writes it. Timed, each in a new process as a user
 - floor: the same runs written with Aim's own API alone (`Run`, params and tags, `Run.track` per
   point, text artifacts as `Text`; all read beforehand), in this process: what Aim itself costs;
 - params explorer: Aim's UI API answering the params explorer's query over every run
-  (`aim up` on 127.0.0.1, `GET /api/runs/search/run/`), the whole streamed answer.
+  (`aim up` on 127.0.0.1, `GET /api/runs/search/run/`), the whole streamed answer;
+- with `--before CHECKOUT` (e.g. `git worktree add /tmp/before 1b2a00f`), the report and (on stores
+  of at most `--before-sync-max` jobs) the first sync as commands with that checkout's xlt.
 """
 from __future__ import annotations
 
@@ -44,9 +46,10 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def command(*args, cwd=REPO):
-    """Seconds a command took; exits on failure."""
-    seconds, done = timed(lambda: subprocess.run(args, capture_output=True, text=True, cwd=cwd))
+def command(*args, cwd=REPO, code=None):
+    """Seconds a command took (with `code`: xlt imported from that checkout); exits on failure."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
+    seconds, done = timed(lambda: subprocess.run(args, capture_output=True, text=True, cwd=code or cwd, env=env))
     if done.returncode:
         sys.exit(f"failed: {' '.join(map(str, args))}\n{done.stderr[-3000:]}")
     return seconds
@@ -139,7 +142,18 @@ def params_explorer(repo_dir: Path) -> dict:
         server.wait(30)
 
 
-def measure(n_jobs: int, template: dict, tmp: Path) -> dict:
+def before(uri: str, where: Path, n_jobs: int, code: Path, sync_max: int) -> dict:
+    """The same commands with xlt before issue 37 (a checkout at `code`): the report, and the first sync
+    (as a command: imports included) where the store is small enough to wait for it."""
+    result = {"report_command_s": command(sys.executable, "-m", "xlt.cli", "report", "--mlflow-tracking-uri", uri,
+                                          "--experiment", "big", "--out", str(where / "report_before"), code=code)}
+    if n_jobs <= sync_max:
+        result["sync_first_command_s"] = command(sys.executable, "-m", "xlt.cli", "sync", "--mlflow-tracking-uri",
+                                                 uri, "--aim-repo", str(where / "aim_before"), code=code)
+    return result
+
+
+def measure(n_jobs: int, template: dict, tmp: Path, args) -> dict:
     from aim import Repo
     from aimlflow.utils import convert_existing_logs
 
@@ -160,6 +174,10 @@ def measure(n_jobs: int, template: dict, tmp: Path) -> dict:
     baseline = Repo.from_path(str(where / "aimlflow"), init=True)
     result["aimlflow_first_s"], _ = timed(lambda: convert_existing_logs(baseline, uri, excluded_artifacts=[]))
     result["params_explorer"] = params_explorer(where / "aim")
+    result["sync_first_command_s"] = command(sys.executable, "-m", "xlt.cli", "sync", "--mlflow-tracking-uri", uri,
+                                             "--aim-repo", str(where / "aim_command"))
+    if args.before:
+        result["before"] = before(uri, where, n_jobs, args.before, args.before_sync_max)
     return result
 
 
@@ -169,13 +187,15 @@ def main():
     parser.add_argument("--template", help="an MLflow store holding an xlt fine-tune job (default: the smoke "
                         "sweep's, run first)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results_big_sweep.json"))
+    parser.add_argument("--before", type=Path, help="a checkout of xlt before issue 37: its report and sync timed too")
+    parser.add_argument("--before-sync-max", type=int, default=100, help="the largest store its sync is timed on")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xlt-bench-big-") as tmp:
         tmp = Path(tmp)
         template = big_store.read_template(args.template or template_store(tmp))
         results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_before": os.getloadavg()[0],
                    "points_per_job": sum(len(h) for h in template["histories"].values()),
-                   "stores": [measure(n, template, tmp) for n in args.jobs]}
+                   "stores": [measure(n, template, tmp, args) for n in args.jobs]}
     for r in results["stores"]:
         print(json.dumps(r))
     args.out.write_text(json.dumps(results, indent=2) + "\n")
