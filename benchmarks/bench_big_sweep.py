@@ -81,12 +81,21 @@ def skip_check(uri: str) -> float:
     return seconds
 
 
+def _texts(reader, run) -> dict:
+    """path -> text of a run's text artifacts, read through its artifact store as the sync reads them."""
+    from xlt.tracking.aim_writer import TEXT_SUFFIXES
+
+    store = reader.artifacts(run)
+    with tempfile.TemporaryDirectory() as tmp:
+        return {path: reader.download(store, path, tmp).read_text() for path in reader.artifact_paths(store)
+                if path.endswith(TEXT_SUFFIXES)}
+
+
 def floor(uri: str, repo_dir: Path) -> float:
     """The same runs written with Aim's public API alone: a run each with its params and tags, every
     point through `Run.track`, its text artifacts as `Text`; everything read from MLflow beforehand."""
     from aim import Repo, Run, Text
 
-    from xlt.tracking.aim_writer import TEXT_SUFFIXES
     from xlt.tracking.mlflow_reader import MlflowReader
 
     reader = MlflowReader(uri)
@@ -94,9 +103,7 @@ def floor(uri: str, repo_dir: Path) -> float:
     histories = {}
     for run_id, key, points in reader.histories(runs, sorted({k for r in runs for k in r.data.metrics})):
         histories.setdefault(run_id, {})[key] = points
-    texts = {r.info.run_id: {path: (Path(r.info.artifact_uri.removeprefix("file://")) / path).read_text()
-                             for path in reader.artifact_paths(reader.artifacts(r)) if path.endswith(TEXT_SUFFIXES)}
-             for r in runs}
+    texts = {r.info.run_id: _texts(reader, r) for r in runs}
     repo = Repo.from_path(str(repo_dir), init=True)
 
     def write():

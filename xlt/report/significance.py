@@ -85,8 +85,10 @@ class Examples:
     recomputed from counts, never averaged over examples."""
     stats: Dict[str, pd.DataFrame]  # run id -> index (lang, row), a column per count
     score: Callable[[np.ndarray], np.ndarray]  # sums (..., counts) -> the metric
-    # (runs of a seed, languages) -> that seed's items: a run meets many others in a report's comparisons
-    _items: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], object] = field(default_factory=dict, repr=False)
+    # Kept for the comparisons of a report, where a run meets many others: (runs of a seed, languages) ->
+    # that seed's items, and run id -> its items split by language.
+    _items: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], pd.DataFrame] = field(default_factory=dict, repr=False)
+    _by_lang: Dict[str, Dict[str, pd.DataFrame]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of_correctness(cls, correct: pd.DataFrame) -> Examples:
@@ -100,11 +102,10 @@ class Examples:
 
     def of_lang(self, run_id: str, lang: str) -> Optional[pd.DataFrame]:
         """A run's items of one language, indexed by row (sorted), a column per count; None if it has none."""
-        key = ((run_id,), ("by language",))
-        if key not in self._items:  # every language of the run split at once
-            self._items[key] = {lang: part.droplevel(0).sort_index()
-                                for lang, part in self.stats[run_id].groupby(level=0, sort=False)}
-        return self._items[key].get(lang)
+        if run_id not in self._by_lang:  # every language of the run split at once
+            self._by_lang[run_id] = {lang: part.droplevel(0).sort_index()
+                                     for lang, part in self.stats[run_id].groupby(level=0, sort=False)}
+        return self._by_lang[run_id].get(lang)
 
     def counts(self, run_id: str, langs: List[str]) -> np.ndarray:
         frame = self.stats[run_id]

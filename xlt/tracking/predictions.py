@@ -89,31 +89,29 @@ def read_statistics(path: Path, weights: str = "selected"):
 
 def _downloaded(tracking_uri: str, run_id: str, read):
     """`read` of a run's predictions file; None if it has none."""
-    import mlflow
+    from xlt.tracking.mlflow_reader import MlflowReader
 
-    return _read_from_store(tracking_uri, mlflow.MlflowClient(tracking_uri).get_run(run_id).info.artifact_uri, read)
+    reader = MlflowReader(tracking_uri)
+    return _read_from_store(reader.artifacts(reader.client.get_run(run_id)), read)
 
 
-def _read_from_store(tracking_uri: str, artifact_uri: str, read):
-    """`read` of the predictions file under a run's artifact location: straight from a local
-    directory, else one download from the artifact store (no per-run look-up through the
-    tracking server); None if the run has none."""
+def _read_from_store(store, read):
+    """`read` of the predictions file in a run's artifact store (`MlflowReader.artifacts`: opened from
+    its artifact location, no per-run look-up through the tracking server), read in place where the
+    store is a local directory (a copy per run costs a 1,000-job report about 10 s); None if it has none."""
     import os
     import tempfile
-    from urllib.parse import unquote, urlparse
 
-    where = urlparse(artifact_uri)
-    if where.scheme in ("", "file"):
-        path = Path(unquote(where.path)) / ARTIFACT_DIR / FILE
-        return read(path) if path.is_file() else None
-    import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
+    if isinstance(store, LocalArtifactRepository):
+        path = Path(store.artifact_dir) / ARTIFACT_DIR / FILE
+        return read(path) if path.is_file() else None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per run in a notebook's loop
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(artifact_uri=f"{artifact_uri}/{ARTIFACT_DIR}/{FILE}",
-                                                       dst_path=tmp, tracking_uri=tracking_uri)
+            path = store.download_artifacts(f"{ARTIFACT_DIR}/{FILE}", tmp)
         except (MlflowException, OSError):  # no such file: the run kept no predictions
             return None
         return read(Path(path))
@@ -137,7 +135,10 @@ def statistics_of_runs(tracking_uri: str, runs: Sequence) -> Dict[str, object]:
     read straight from the artifact store, several at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from xlt.tracking.mlflow_reader import MlflowReader
+
+    reader = MlflowReader(tracking_uri)
     with ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="xlt-predictions") as pool:
-        frames = pool.map(lambda run: _read_from_store(tracking_uri, run.info.artifact_uri, read_statistics), runs)
+        frames = pool.map(lambda run: _read_from_store(reader.artifacts(run), read_statistics), runs)
         found = dict(zip((run.info.run_id for run in runs), frames))
     return {run_id: frame for run_id, frame in found.items() if frame is not None}
