@@ -12,13 +12,16 @@ BAD_INPUT = [
     (["technique=frozen"], "technique: unknown option 'frozen'"),
     (["languages=xnli99"], "languages: unknown option 'xnli99'; choose one of: mlqa7, panx40, pawsx7, tydiqa9, "
                              "udpos, xnli15, xnli6, xquad11"),
-    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, mlqa, panx, pawsx, smoke, "
-                          "techniques, tydiqa, udpos, xquad, xtreme_xnli"),
+    (["experiment=nope"], "experiment: unknown option 'nope'; choose one of: blog, mlqa, mlqa_gxlt, panx, pawsx, "
+                          "smoke, techniques, tydiqa, udpos, xquad, xtreme_xnli"),
     (["languages.eval=[en,xx]"], "languages.eval: unknown value 'xx'; allowed: ar, bg"),
     (["languages.eval=[]"], "languages.eval: is empty"),
     (["languages.eval=[en,en]"], "languages.eval: lists a language twice"),
     (["train.batch_size=abc"], "train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
     (["train.batch_size=0"], "train.batch_size: must be a positive number, got 0"),
+    (["task.hub_splits.validation=SQuAD/validation[:100]"],
+     "task.hub_splits.validation: Hydra cannot read 'task.hub_splits.validation=SQuAD/validation[:100]': mismatched "
+     "input '[' expecting <EOF>; quote the value: task.hub_splits.validation='SQuAD/validation[:100]'"),
     (["train.learning_rate=-1e-5"], "train.learning_rate: must be a positive number"),
     (["train.epochs=0"], "train.epochs: must be a positive number"),
     (["train.max_length=1024"], "train.max_length: 1024 exceeds 512"),

@@ -7,13 +7,31 @@ from xlt.report.references import references
 
 def test_every_reference_carries_its_source():
     table = references()
-    assert len(table) >= 24 and table["source"].str.len().gt(20).all()
-    assert table["value"].between(30, 100).all()
+    assert len(table) >= 74 and table["source"].str.len().gt(20).all()
+    assert table["value"].between(20, 100).all()
+    assert not table.duplicated(["task", "protocol", "model", "lang", "metric"]).any()
     # The issue's figures, from the XLM-R paper's Table 1.
-    xlmr = table[table["model"] == "FacebookAI/xlm-roberta-base"].set_index("lang")["value"]
+    xnli = table[table["task"] == "xnli"]
+    xlmr = xnli[xnli["model"] == "FacebookAI/xlm-roberta-base"].set_index("lang")["value"]
     assert xlmr[["en", "de", "fr", "es", "ar", "zh"]].tolist() == [85.8, 78.7, 79.7, 80.7, 73.8, 76.7]
-    mbert = table[table["model"] == "google-bert/bert-base-multilingual-cased"].set_index("lang")["value"]
+    mbert = xnli[xnli["model"] == "google-bert/bert-base-multilingual-cased"].set_index("lang")["value"]
     assert mbert[["en", "de", "fr", "es", "ar", "zh"]].tolist() == [82.1, 71.1, 73.8, 74.3, 64.9, 69.3]
+
+
+def test_qa_references_give_f1_and_exact_match_for_every_language_of_the_task():
+    """XQuAD (mBERT) and MLQA (mBERT, XLM-R base): both metrics, each task language, nothing else;
+    F1 above exact match, as it always is."""
+    from xlt.config.files import task_preset
+
+    table = references()
+    for task, models in (("xquad", 1), ("mlqa", 2)):
+        rows = table[table["task"] == task]
+        assert rows["model"].nunique() == models and set(rows["metric"]) == {"f1", "exact_match"}
+        assert set(rows["lang"]) == set(task_preset(task).languages)
+        wide = rows.pivot_table(index=["model", "lang"], columns="metric", values="value")
+        assert len(wide) == models * len(task_preset(task).languages) and (wide["f1"] > wide["exact_match"]).all()
+    mlqa_hi = table[(table["task"] == "mlqa") & (table["lang"] == "hi")].set_index(["model", "metric"])["value"]
+    assert mlqa_hi[("FacebookAI/xlm-roberta-base", "f1")] == 59.4  # the XLM-R paper's Table 3
 
 
 def test_the_report_sets_a_matching_run_beside_its_reference(tmp_path):
@@ -35,8 +53,35 @@ def test_the_report_sets_a_matching_run_beside_its_reference(tmp_path):
     markdown = (report(uri, tmp_path / "out", experiment="refs") / "report.md").read_text()
     section = markdown.split("## Published references", 1)[1]
     source = "Conneau et al. 2020, Unsupervised Cross-lingual Representation Learning at Scale (XLM-R), Table 1"
-    assert f"| mbert | fine_tune | en | 82.1 | 80.0 | -2.1 | {source} |" in section
-    assert f"| mbert | fine_tune | de | 71.1 | 65.0 | -6.1 | {source} |" in section
-    assert "| mbert | fine_tune | fr | 73.8 | - | - |" in section  # a language the runs did not test
+    assert f"| mbert | fine_tune | en | accuracy | 82.1 | 80.0 | -2.1 | {source} |" in section
+    assert f"| mbert | fine_tune | de | accuracy | 71.1 | 65.0 | -6.1 | {source} |" in section
+    assert "| mbert | fine_tune | fr | accuracy | 73.8 | - | - |" in section  # a language the runs did not test
     assert ("mbert fine_tune: 1 runs trained on 15,000 rows x 2 epochs; the reference fine-tuned on 392,702 rows "
             "(the full English training set): the budgets differ, and so may the numbers.") in section
+
+
+def test_a_qa_run_is_set_beside_both_of_its_references(tmp_path):
+    from xlt.report.publish import report
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("qa")
+    run = client.create_run(experiment, run_name="xlmr-lora").info.run_id
+    params = {"model": "xlmr", "technique": "lora", "model.path": "FacebookAI/xlm-roberta-base",
+              "task.name": "mlqa", "task.labels": "start,end", "task.metric": "f1", "train.epochs": "2",
+              "train.seed": "1", "languages": "en,hi"}
+    for key, value in params.items():
+        client.log_param(run, key, value)
+    for key, value in {"test/en/f1": 0.75, "test/en/exact_match": 0.6, "test/hi/f1": 0.5,
+                       "test/hi/exact_match": 0.35, "test/target_mean/f1": 0.5, "train/rows": 87599}.items():
+        client.log_metric(run, key, value)
+    client.set_tag(run, "xlt.metric", "f1")
+    client.set_terminated(run, "FINISHED")
+    section = (report(uri, tmp_path / "out", experiment="qa") / "report.md").read_text()
+    section = section.split("## Published references", 1)[1]
+    assert "| xlmr | lora | hi | f1 | 59.4 | 50.0 | -9.4 | Conneau et al. 2020" in section
+    assert "| xlmr | lora | hi | exact_match | 42.9 | 35.0 | -7.9 | Conneau et al. 2020" in section
+    assert "| xlmr | lora | zh | f1 | 61.8 | - | - |" in section
+    # The full training set, so no budget warning; the technique differs, and the note says so.
+    assert ("xlmr lora: 1 runs trained on 87,599 rows x 2 epochs; the reference fine-tuned on 87,599 rows (the full "
+            "English training set); the reference fine-tunes every weight, these runs use lora.") in section

@@ -13,7 +13,7 @@ from xlt.cli.precheck import check
 from xlt.config import task_preset
 from xlt.data.splits import data_pin
 from xlt.model.loading import build_tiny_tokenizer
-from xlt.protocols import validate_job
+from xlt.protocols import splits_read, validate_job
 from xlt.tasks import question_answering as qa
 from xlt.tasks._answers import exact_and_f1, tokenizer_for
 from xlt.tracking.predictions import load_predictions
@@ -111,6 +111,9 @@ def test_a_bad_qa_row_is_one_line_naming_its_file_and_line(tmp_path, qa_dir, row
     (["protocol=few_shot", "protocol.shots=4", "data=xnli", "data.hub_id=/nowhere"],
      "protocol: task=xquad's hub repo has train rows in en only (SQuAD/train), and protocol few_shot reads de train "
      "rows; use data=jsonl data.dir=DIR with train.de.jsonl"),
+    (["data=xnli", "data.hub_id=/nowhere", "task.hub_splits.validation='SQuAD/validation[-10]'"],
+     "task.hub_splits: validation: 'SQuAD/validation[-10]' ends in no slice datasets reads; write e.g. "
+     "tydiqa/train[-10%:] or tydiqa/train[:500]"),
     (["train.select=target_dev"], "train.select: target_dev selects on de validation, but task=xquad has validation "
                                   "rows in en only; use train.select=en_dev or last"),
 ])
@@ -171,6 +174,84 @@ def test_xquad_from_a_copy_of_google_xtreme_reads_only_the_languages_asked(tmp_p
                      "languages.eval=[en,de]", "train.epochs=1")
     run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'o' / 'mlflow.db'}").get_run(result["run_id"])
     assert run.data.metrics["test/de/rows"] == 30 and "test/zh/f1" not in run.data.metrics
+
+
+TYDIQA_CARD = """---
+configs:
+- config_name: tydiqa
+  data_files:
+  - split: train
+    path: tydiqa/train-*
+  - split: validation
+    path: tydiqa/validation-*
+---
+"""
+
+
+def _tydiqa_copy(repo, qa_dir):
+    """google/xtreme's tydiqa config: every language in one file per split, a row's language the
+    first word of its id (`english-3-0`); Chinese rows stand in for Korean (a language not asked)."""
+    import datasets
+
+    def rows(name, language):
+        lines = [json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]
+        return [{**row, "id": f"{language}-{i}-0"} for i, row in enumerate(lines)]
+
+    parts = {"train": rows("train.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean"),
+             "validation": rows("test.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean")}
+    for split, part in parts.items():
+        path = repo / "tydiqa" / f"{split}-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_list(sorted(part, key=lambda row: row["question"])).to_parquet(str(path))
+    (repo / "README.md").write_text(TYDIQA_CARD)
+    return repo
+
+
+def test_tydiqa_from_a_copy_of_google_xtreme_reads_each_language_by_its_ids(tmp_path, qa_dir):
+    """One config holds every language: a language's rows are those of its ids; English validation
+    is the last 10% of the English training rows, held out of training; few-shot draws from a target
+    language's own training rows."""
+    from xlt.data.splits import _load_raw
+
+    repo = _tydiqa_copy(tmp_path / "xtreme", qa_dir)
+    job = validate_job(composed_job(tmp_path / "p", "task=tydiqa", "data=xnli", f"data.hub_id={repo}",
+                                    "languages.eval=[en,ar]", "model=tiny"))
+    pin = data_pin(job)
+    assert sorted(pin.files) == ["tydiqa/train", "tydiqa/validation"]
+    english = [json.loads(line)["question"] for line in open(qa_dir / "train.en.jsonl")]
+    train, held_out = (list(_load_raw(job, pin, split, "en")["question"]) for split in ("train", "validation"))
+    assert len(train) == 144 and len(held_out) == 16 and sorted(train + held_out) == sorted(english)
+    arabic = _load_raw(job, pin, "test", "ar")
+    assert len(arabic) == 30 and all(i.startswith("arabic-") for i in arabic["id"])
+
+    result = run_job(tmp_path / "o", "task=tydiqa", "data=xnli", f"data.hub_id={repo}", *QA_TINY,
+                     "languages.eval=[en,ar]", "train.epochs=1")
+    metrics = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'o' / 'mlflow.db'}").get_run(result["run_id"]).data.metrics
+    assert (metrics["train/rows"], metrics["validation/en/rows"], metrics["test/ar/rows"]) == (144, 16, 30)
+    assert "test/ar/f1" in metrics and not any("/ko/" in key for key in metrics)
+
+    few = validate_job(composed_job(tmp_path / "f", "task=tydiqa", "data=xnli", f"data.hub_id={repo}",
+                                    "languages.eval=[en,ar]", "model=tiny", "protocol=few_shot", "protocol.shots=4"))
+    assert ("ar", "train") in splits_read(few)
+    assert all(i.startswith("arabic-") for i in _load_raw(few, data_pin(few), "train", "ar")["id"])
+
+
+def test_the_mlqa_gxlt_preset_tests_english_questions_on_each_languages_contexts(tmp_path, qa_dir):
+    """experiment=mlqa_gxlt: google/xtreme's MLQA.<context>.en configs, under a task name of its own
+    (MLQA's published same-language scores are not its references)."""
+    import datasets
+
+    repo = tmp_path / "xtreme"
+    parts = {"SQuAD/train": "train.en", **{f"MLQA.{lang}.en/{split}": f"{split}.{lang}" for lang in ("en", "de")
+                                           for split in ("validation", "test")}}
+    for part, name in parts.items():
+        path = repo / f"{part}-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_list([json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]).to_parquet(str(path))
+    job = validate_job(composed_job(tmp_path / "p", "experiment=mlqa_gxlt", f"data.hub_id={repo}", "model=tiny",
+                                    "languages.eval=[en,de]"))
+    assert job.task.name == "mlqa_gxlt" and job.task.answer_normalisation == "mlqa"
+    assert sorted(data_pin(job).files) == sorted(parts)
 
 
 def test_the_report_of_qa_runs_shows_f1_and_tests_it_per_question(qa_runs, tmp_path):

@@ -97,7 +97,7 @@ def _unset_section(overrides: List[str]) -> Optional[str]:
 
 
 def _one_line(e: BaseException, overrides: List[str] = ()) -> str:
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(e, ConfigError):
@@ -107,6 +107,8 @@ def _one_line(e: BaseException, overrides: List[str] = ()) -> str:
         return unset
     if isinstance(e, MissingConfigException) and e.missing_cfg_file:
         return _missing_option(e.missing_cfg_file)
+    if isinstance(e, OverrideParseException):
+        return _unparsed(e)
     cause = e
     while cause.__cause__ is not None and not isinstance(cause, OmegaConfBaseException):
         cause = cause.__cause__
@@ -116,6 +118,15 @@ def _one_line(e: BaseException, overrides: List[str] = ()) -> str:
     # Hydra's own hints follow its first line (e.g. the three ways out of "Ambiguous value").
     lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
     return "; ".join(lines) if lines else type(e).__name__
+
+
+def _unparsed(e) -> str:
+    """An override Hydra's grammar cannot read: its key, Hydra's reason, and the quoting that reads it."""
+    key, _, value = e.override.partition("=")
+    reason = e.message.splitlines()[0]
+    if not value or value[:1] in "'\"[{":
+        return f"{key}: Hydra cannot read {e.override!r}: {reason}"
+    return f"{key}: Hydra cannot read {e.override!r}: {reason}; quote the value: {key}='{value}'"
 
 
 def _missing_option(missing: str) -> str:

@@ -69,8 +69,12 @@ class TaskConfig:
     # no validation split: SQuAD's English dev selects).
     validated: Optional[List[str]] = None
     # Each split's hub config and split where they are not `hub_config` and the split's own name:
-    # {train: SQuAD/train, test: "XQuAD.{lang}/validation"} (XQuAD's test is its only split).
+    # {train: SQuAD/train, test: "XQuAD.{lang}/validation"} (XQuAD's test is its only split). A slice
+    # in datasets' split syntax takes part of a split: `tydiqa/train[-10%:]` (held out for validation).
     hub_splits: Dict[str, str] = field(default_factory=dict)
+    # Where one hub config holds every language: a row is a language's where its `id` starts with
+    # this ({lang}, {language}), e.g. TyDiQA's "{language}-" (`arabic-...`).
+    hub_row_prefix: str = ""
 
 
 @dataclass
@@ -218,7 +222,8 @@ _NOT_HASHED = ("tracking", "sweep", "output_dir")
 _TASK_FIELDS_SINCE_KINDS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
                             for f in dataclasses.fields(TaskConfig)
                             if f.name in ("kind", "module", "label_field", "metric", "hub_config", "language_names",
-                                          "protocols", "validated", "hub_splits")}
+                                          "protocols", "validated", "hub_splits",
+                                          "hub_row_prefix")}
 
 
 def job_fields(cfg: XltConfig) -> Dict[str, Any]:

@@ -253,14 +253,44 @@ def model_source(cfg: ModelConfig, cache_dir: Optional[Path] = None) -> ModelSou
     return ModelSource(pin.repo_id, pin.commit, f"{pin.repo_id}@{pin.commit}")
 
 
+def _names(task: TaskConfig, lang: str) -> Dict[str, str]:
+    return {"lang": lang, "language": task.language_names.get(lang, lang)}
+
+
 def hub_part(task: TaskConfig, lang: str, split: str) -> Tuple[str, str]:
     """A language's split as the task's hub repo names it, (config, split): the language's config
     (`PAN-X.de`, `udpos.German`) and the split itself, unless `task.hub_splits` names both."""
-    names = {"lang": lang, "language": task.language_names.get(lang, lang)}
     if split in task.hub_splits:
-        config, _, repo_split = task.hub_splits[split].format(**names).rpartition("/")
-        return config, repo_split
-    return task.hub_config.format(**names), split
+        config, _, repo_split = task.hub_splits[split].format(**_names(task, lang)).rpartition("/")
+        return config, repo_split.partition("[")[0]
+    return task.hub_config.format(**_names(task, lang)), split
+
+
+def hub_rows(task: TaskConfig, lang: str, split: str) -> Tuple[str, str]:
+    """Which rows of its hub part are a (language, split)'s, as (id prefix, slice): TyDiQA's
+    `arabic-` of a file holding every language (`task.hub_row_prefix`), and a slice in datasets'
+    split syntax (`[-10%:]`, validation rows held out of the training split); empty: all of them."""
+    template = task.hub_splits.get(split, "")
+    span = template[template.index("["):] if "[" in template else ""
+    return task.hub_row_prefix.format(**_names(task, lang)), span
+
+
+def _check_slices(task: TaskConfig) -> None:
+    """A slice in `task.hub_splits` is one datasets reads (`[:-10%]`, `[100:]`), known before any job."""
+    from datasets import ReadInstruction
+
+    for split, template in task.hub_splits.items():
+        if "[" in template:
+            try:
+                ReadInstruction.from_spec("rows" + template[template.index("["):])
+            except (ValueError, AssertionError):
+                raise ConfigError("task.hub_splits", f"{split}: {template!r} ends in no slice datasets reads; write "
+                                                     "e.g. tydiqa/train[-10%:] or tydiqa/train[:500]") from None
+
+
+def _per_language(task: TaskConfig, template: str) -> bool:
+    """Whether a hub part's rows are per language: a config named by language, or rows told apart by id."""
+    return "{lang" in template or "{language" in template or bool(task.hub_row_prefix)
 
 
 def hub_reads(cfg) -> List[Tuple[str, str]]:
@@ -268,9 +298,10 @@ def hub_reads(cfg) -> List[Tuple[str, str]]:
     names. A split that `task.hub_splits` maps to one language's rows (SQuAD's English training
     set) is read for the training language only: one line where a protocol asks it of another."""
     reads = splits_read(cfg)
+    _check_slices(cfg.task)
     for lang, split in reads:
         template = cfg.task.hub_splits.get(split, "{lang}")
-        if "{lang" not in template and "{language" not in template and lang != cfg.data.train_language:
+        if not _per_language(cfg.task, template) and lang != cfg.data.train_language:
             raise ConfigError("protocol", f"task={cfg.task.name}'s hub repo has {split} rows in "
                                           f"{cfg.data.train_language} only ({template}), and protocol "
                                           f"{cfg.protocol.name} reads {lang} {split} rows; use data=jsonl "

@@ -19,7 +19,7 @@ from xlt.config.files import SAMPLE_DIR, local_file, task_preset
 from xlt.config.schema import TaskConfig, XltConfig
 from xlt.core.errors import ConfigError, first_line
 from xlt.data.cache import disk_cached
-from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_part, hub_reads
+from xlt.data.hub import Pin, dataset_paths, dataset_pin, hub_part, hub_reads, hub_rows
 from xlt.data.jsonl import columns, count_rows, read_jsonl, read_local
 from xlt.protocols import Part, eval_languages, train_parts, validation_languages
 from xlt.tasks import task_kind
@@ -41,15 +41,28 @@ def _load_raw(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> data
 
     # Only this split's files: `load_dataset(repo, lang)` would fetch and prepare every split of
     # the language, the 392,702-row translated train split of each target language included.
+    prefix, span = hub_rows(cfg.task, lang, split)
+    names = list(dict.fromkeys(columns(cfg.task) + (["id"] if prefix else [])))
     try:
         paths = dataset_paths(pin, *hub_part(cfg.task, lang, split))
-        table = pa.concat_tables([pq.read_table(path, columns=columns(cfg.task)) for path in paths])
+        table = pa.concat_tables([pq.read_table(path, columns=names) for path in paths])
     except ConfigError:
         raise
     except Exception as e:  # offline, gated, removed, corrupt...: the cause, in one line
         raise ConfigError("data.hub_id", f"cannot read {split} of {lang!r} from {pin.repo_id}@{pin.commit[:12]}: "
                                          f"{type(e).__name__}: {first_line(e)}") from e
-    return datasets.Dataset(table)
+    return _rows_of(datasets.Dataset(table), prefix, span)
+
+
+def _rows_of(ds: datasets.Dataset, prefix: str, span: str) -> datasets.Dataset:
+    """A hub part's rows of one (language, split): those whose id starts with `prefix`, then the
+    `span` (datasets' slice syntax, `[-10%:]`) of them, in file order."""
+    if prefix:
+        ds = ds.filter(lambda ids: [i.startswith(prefix) for i in ids], input_columns="id", batched=True)
+    if span:
+        (part,) = datasets.ReadInstruction.from_spec(f"rows{span}").to_absolute({"rows": len(ds)})
+        ds = ds.select(range(part.from_, part.to))
+    return ds
 
 
 def _subset(cfg: XltConfig, split: str) -> dict:
@@ -83,7 +96,9 @@ def _take(ds: datasets.Dataset, subset: dict, where: str) -> datasets.Dataset:
 
 def _source_id(cfg: XltConfig, pin: Optional[Pin], split: str, lang: str) -> str:
     if pin is not None:  # the commit: a rerun after the repo changed reads the new rows
-        return f"hub:{pin.repo_id}@{pin.commit}:{pin.files['/'.join(hub_part(cfg.task, lang, split))]}"
+        rows = hub_rows(cfg.task, lang, split)
+        part = pin.files['/'.join(hub_part(cfg.task, lang, split))]
+        return f"hub:{pin.repo_id}@{pin.commit}:{part}" + (f":{rows}" if any(rows) else "")
     path = local_file(cfg, split, lang).resolve()
     stat = path.stat()
     return f"file:{path}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -166,8 +181,8 @@ def split_rows(cfg: XltConfig, pin: Optional[Pin], lang: str, split: str) -> Opt
     """Rows in a (language, split) where that is cheap to know (local files), else None."""
     if pin is None:
         return count_rows(local_file(cfg, split, lang))
-    if not Path(pin.repo_id).is_dir():
-        return None  # on the hub: the job finds out, after its download
+    if not Path(pin.repo_id).is_dir() or any(hub_rows(cfg.task, lang, split)):
+        return None  # on the hub, or a part of a file: the job finds out, after its download
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(path).num_rows for path in dataset_paths(pin, *hub_part(cfg.task, lang, split)))

@@ -1,5 +1,6 @@
-"""Published scores (each in its task's metric) for the presets' models, shipped as `references.csv`, every number with
-its source (paper and table, or model card). The report sets the runs of a model beside the
+"""Published scores for the presets' models, shipped as `references.csv`, every number with its
+source (paper and table, repository README, or model card), in each metric the source gives
+(QA: F1 and exact match). The report sets the runs of a model beside the
 reference of the same task, protocol and model (the hub id in `model.path`), per language, and
 says where their training budget differs from the reference's.
 """
@@ -13,7 +14,7 @@ import pandas as pd
 from xlt.core.metrics import metric_name
 
 CSV = Path(__file__).with_name("references.csv")
-HEAD = ["model", "technique", "lang", "reference", "runs", "difference", "source"]
+HEAD = ["model", "technique", "lang", "metric", "reference", "runs", "difference", "source"]
 
 
 def references() -> pd.DataFrame:
@@ -43,7 +44,7 @@ def beside_references(runs: List) -> Tuple[List[List[str]], List[str]]:
             values = [r.data.metrics.get(metric_name("test", ref.metric, ref.lang)) for r in members]
             values = [100 * v for v in values if v is not None]
             mean = sum(values) / len(values) if values else None
-            rows.append([name, technique, ref.lang, f"{ref.value:.1f}",
+            rows.append([name, technique, ref.lang, ref.metric, f"{ref.value:.1f}",
                          f"{mean:.1f}" if mean is not None else "-",
                          f"{mean - ref.value:+.1f}" if mean is not None else "-", ref.source])
         notes.append(_budget(name, technique, members, published))
