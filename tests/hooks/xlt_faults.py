@@ -12,7 +12,11 @@
 - `die-testing`: the job's process kills itself with SIGKILL as testing starts (it has trained);
 - `nan-lr`: from training step STEP the learning rate is NaN (what a bad schedule does to a run);
 - `preempt`: at training step STEP the job sends itself SIGUSR2, submitit's preemption signal;
-- `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points.
+- `sync-die`: `xlt sync` kills itself with SIGKILL after writing STEP points;
+- `sigterm-in`: the job sends itself SIGTERM as it enters phase STEP: `features` (encoding them),
+  `validation` (an evaluation during training), `testing`, `saving` (the selected weights),
+  `logging` (the predictions artifact);
+- `sigkill-sweep-in`: the job kills the sweep's process with SIGKILL as it enters phase STEP.
 
 xlt holds no hook for these: `tests/hooks/sitecustomize.py` (on PYTHONPATH only where a test asks,
 see conftest.run_xlt) wraps xlt's own functions as their modules are imported, in every process
@@ -31,8 +35,21 @@ def _fault(job_num: Optional[int]):
     for spec in filter(None, os.environ.get("XLT_FAULT", "").split(",")):
         kind, job, *step = spec.split(":")
         if job in ("*", str(job_num)):
-            return kind, int(step[0]) if step else None
+            return kind, (int(step[0]) if step[0].isdigit() else step[0]) if step else None
     return None
+
+
+_entered = set()
+SIGNALS_IN_PHASE = {"sigterm-in": (signal.SIGTERM, False), "sigkill-sweep-in": (signal.SIGKILL, True)}
+
+
+def in_phase(phase: str) -> None:
+    """The signal of a `sigterm-in`/`sigkill-sweep-in` fault, the first time the job enters `phase`."""
+    fault = _fault(_job_num())
+    if fault and fault[0] in SIGNALS_IN_PHASE and fault[1] == phase and phase not in _entered:
+        _entered.add(phase)
+        sig, to_sweep = SIGNALS_IN_PHASE[fault[0]]
+        os.kill(os.getppid() if to_sweep else os.getpid(), sig)
 
 
 def _job_num() -> Optional[int]:
@@ -77,6 +94,10 @@ def at_step(job_num: Optional[int]):
     fault = _fault(job_num)
 
     class AtStep(TrainerCallback):
+        def on_prediction_step(self, args, state, control, **kwargs):
+            if state.global_step > 0:  # the first evaluation after a step is one during training
+                in_phase("validation")
+
         def on_step_end(self, args, state, control, **kwargs):
             if fault and fault[0] == "preempt" and fault[1] == state.global_step:
                 os.kill(os.getpid(), signal.SIGUSR2)
@@ -108,6 +129,35 @@ def _patch_job(module) -> None:
         return test(*args, **kwargs)
 
     module.build_model, module.test = faulty_build_model, faulty_test
+    module.save_predictions = _entering("testing", module.save_predictions)  # the test metrics partly logged
+    module.save_selected = _entering("saving", module.save_selected)
+
+
+def _entering(phase: str, function):
+    """`function`, which first sends the phase's signal (`in_phase`)."""
+    @functools.wraps(function)
+    def entering(*args, **kwargs):
+        in_phase(phase)
+        return function(*args, **kwargs)
+
+    return entering
+
+
+def _patch_features(module) -> None:
+    module._run_encoder = _entering("features", module._run_encoder)
+
+
+def _patch_mlflow(module) -> None:
+    """`logging`: as the predictions artifact is logged."""
+    log_artifact = module.log_artifact
+
+    @functools.wraps(log_artifact)
+    def faulty_log_artifact(local_path, artifact_path=None, *args, **kwargs):
+        if artifact_path == "predictions":
+            in_phase("logging")
+        return log_artifact(local_path, artifact_path, *args, **kwargs)
+
+    module.log_artifact = faulty_log_artifact
 
 
 def _patch_trainer(module) -> None:
@@ -157,4 +207,4 @@ def _patch_heartbeat(module) -> None:
 
 
 PATCHES = {"xlt.train.job": _patch_job, "xlt.tracking.heartbeat": _patch_heartbeat, "xlt.train.trainer": _patch_trainer,
-           "xlt.tracking.aim_writer": _patch_aim_writer}
+           "xlt.tracking.aim_writer": _patch_aim_writer, "xlt.model.features": _patch_features, "mlflow": _patch_mlflow}

@@ -28,7 +28,9 @@ class MlflowMetrics(TrainerCallback):
             return  # the resumed run logs the summary when training really ends
         import mlflow
 
-        metrics = from_trainer_logs(logs)
+        # Trainer times preparing the model where it first does so outside training: in a run
+        # resumed at testing only, a wall-clock figure that would set it apart from an uninterrupted run.
+        metrics = {k: v for k, v in from_trainer_logs(logs).items() if not k.endswith("/model_preparation_time")}
         for name in [n for n in metrics if n.endswith("/runtime") and parse_metric_name(n).lang]:
             self.seconds[parse_metric_name(name).split] += metrics.pop(name)  # one figure per round
         for rounds in self.rounds:
