@@ -33,7 +33,8 @@ LABELS = ["entailment", "neutral", "contradiction"]  # XNLI's, in label-id order
 # The longest files (minutes each: a real encoder, SLURM's requeue delay, Ray's retries), started first:
 # pytest-xdist hands out whole files in collection order, and a long one handed out last runs alone.
 LONGEST_FIRST = ("report/test_findings_on_the_real_encoder.py", "e2e/test_ray.py", "e2e/test_first_run.py",
-                 "e2e/test_smoke_sweep.py", "e2e/test_slurm.py", "e2e/test_submitit.py", "protocols/test_protocols.py")
+                 "e2e/test_stops_in_each_phase.py", "e2e/test_smoke_sweep.py", "e2e/test_slurm.py",
+                 "e2e/test_submitit.py", "protocols/test_protocols.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -89,19 +89,34 @@ def test_sigterm_while_features_are_encoded_ends_the_run_and_the_rerun_matches_a
 
 
 @pytest.mark.heavy
-def test_sigkill_of_the_sweep_while_its_job_tests_loses_nothing(tmp_path, never_stopped):
-    """xlt's launcher runs the job in a process of its own: it finishes testing, ends FINISHED, and the
-    same command again skips it."""
-    sweep = ["-m", *JOB, "hydra.sweeper.params.technique=fine_tune", f"output_dir={tmp_path}"]
-    killed = run_xlt(*sweep, fault="sigkill-sweep-in:0:testing")
+@pytest.mark.parametrize("phase", ["features", "validation", "testing", "saving", "logging"])
+def test_sigkill_of_the_sweep_in_each_phase_loses_nothing(tmp_path, never_stopped, phase):
+    """xlt's launcher runs the job in a process of its own. It hears of its sweep's death through its
+    heartbeat: still training, it stops with a checkpoint that the rerun resumes (test_killed_sweeps.py
+    makes sure of that path with a longer job); this short job has mostly trained by then, and it
+    finishes (testing, saving and logging are never cut short): the rerun skips it."""
+    technique = FEATURES if phase == "features" else FINE_TUNE
+    sweep = ["-m", *JOB, f"hydra.sweeper.params.technique={technique[0].split('=')[1]}", "tracking.heartbeat_s=0.5",
+             f"output_dir={tmp_path}"]
+    killed = run_xlt(*sweep, fault=f"sigkill-sweep-in:0:{phase}")
     assert killed.returncode == -9, killed.stderr[-3000:]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        _, runs = mlflow_runs(tmp_path, "smoke")
+        client, runs = mlflow_runs(tmp_path, "smoke")
         if runs and runs[0].info.status != "RUNNING":
             break
         time.sleep(1)
-    client, run = _finished(tmp_path)
-    assert _numbers(client, run) == never_stopped["technique=fine_tune"]
+    (first,) = runs
+    trained = metric_histories(client, first).get("train/loss", [])
     again = run_xlt(*sweep)
-    assert again.returncode == 0 and f"run {run.info.run_id} already finished" in again.stdout + again.stderr
+    assert again.returncode == 0, again.stderr[-3000:]
+    said = again.stdout + again.stderr
+    if first.info.status == "FINISHED":
+        assert f"run {first.info.run_id} already finished" in said
+    else:
+        assert first.info.status == "KILLED" and first.data.tags[tags.ERROR].startswith("its sweep's process died")
+        assert f"resuming run {first.info.run_id} from {first.data.tags[tags.CHECKPOINT]}" in said
+    client, run = _finished(tmp_path)
+    histories, last = _numbers(client, run)
+    assert run.info.run_id == first.info.run_id and histories["train/loss"][:len(trained)] == trained
+    assert (histories, last) == never_stopped[technique[0]], phase

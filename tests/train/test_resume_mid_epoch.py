@@ -30,9 +30,9 @@ def _stopped_at_step_3_then_resumed(tmp_path, monkeypatch, job):
     whole = run_job(tmp_path / "whole", *job)
     monkeypatch.syspath_prepend(str(HOOKS))
     sys.modules.pop("xlt_faults", None)
-    import xlt_faults
-
     import xlt.train.job
+
+    import xlt_faults
 
     monkeypatch.setenv("XLT_FAULT", "sigterm:*:3")  # the job signals itself as step 3 ends
     monkeypatch.setattr(xlt.train.job, "build_trainer", xlt.train.job.build_trainer)  # restored by undo()
