@@ -11,6 +11,8 @@ artifacts, as a laptop's sweep writes it. Timed, each in a new process as a user
   hash, then `end_dead_runs`, as the sweeper does before launching), in this process;
 - report: `xlt report --experiment big`, the command;
 - sync first / unchanged: `xlt sync` into an empty Aim repo, then again with nothing new, in this process;
+  the first sync with its default workers (a process per core, at most 4, where each has 32 runs or
+  more to write) and with one process (`sync_first_serial_s`);
 - aim-mlflow first: its `convert_existing_logs` on the same store (the baseline), in this process;
 - floor: the same runs written with Aim's own API alone (`Run`, params and tags, `Run.track` per
   point, text artifacts as `Text`; all read beforehand), in this process: what Aim itself costs;
@@ -165,6 +167,7 @@ def measure(n_jobs: int, template: dict, tmp: Path, args) -> dict:
     from aimlflow.utils import convert_existing_logs
 
     from xlt.tracking.sync import sync
+    from xlt.tracking.sync_workers import workers_for
 
     where = tmp / f"jobs{n_jobs}"
     where.mkdir()
@@ -176,7 +179,10 @@ def measure(n_jobs: int, template: dict, tmp: Path, args) -> dict:
     Repo.from_path(str(where / "aim"), init=True)  # created outside the timings, for every side
     result["sync_first_s"], counts = timed(lambda: sync(uri, where / "aim", progress=False))
     result["sync_points"] = counts.points
+    result["sync_workers"] = workers_for(n_jobs + 1)  # the jobs and their sweep's run
     result["sync_unchanged_s"], _ = timed(lambda: sync(uri, where / "aim", progress=False))
+    Repo.from_path(str(where / "aim_serial"), init=True)
+    result["sync_first_serial_s"], _ = timed(lambda: sync(uri, where / "aim_serial", progress=False, workers=1))
     result["floor_s"] = floor(uri, where / "floor")
     baseline = Repo.from_path(str(where / "aimlflow"), init=True)
     result["aimlflow_first_s"], _ = timed(lambda: convert_existing_logs(baseline, uri, excluded_artifacts=[]))

@@ -159,6 +159,32 @@ def test_a_sync_killed_midway_is_completed_by_the_next(store):
     assert_same(client, repo, runs)
 
 
+def test_a_parallel_sync_writes_what_a_serial_one_writes(store):
+    """Two worker processes share the runs; each journals through the sync's own process."""
+    from xlt.tracking.sync import sync
+    from xlt.tracking.sync_workers import workers_for
+
+    tmp_path, uri, client, runs = store
+    assert workers_for(10, cores=8) == 1 and workers_for(100, cores=2) == 2 and workers_for(1000, cores=16) == 4
+    counts = sync(uri, tmp_path / "aim", progress=False, workers=2)
+    assert (counts.new, counts.unchanged) == (3, 0)
+    assert_same(client, tmp_path / "aim", runs)
+    assert sync(uri, tmp_path / "aim", progress=False, workers=2).unchanged == 3
+
+
+@pytest.mark.heavy  # real processes, each worker importing Aim: in CI's second run
+def test_a_parallel_sync_with_a_killed_worker_says_so_and_the_next_completes_it(store):
+    """A worker killed midway: the sync says so in one line, and the next completes it, no run duplicated."""
+    tmp_path, uri, client, runs = store
+    killed = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(tmp_path / "aim2"), "--workers", "2",
+                      fault="sync-die:*:200")  # each worker dies after writing 200 points
+    assert killed.returncode == 1 and killed.stderr.strip().splitlines()[-1].startswith(
+        "xlt sync: a worker stopped (killed); what it wrote is kept"), killed.stderr[-3000:]
+    again = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(tmp_path / "aim2"), "--workers", "2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_same(client, tmp_path / "aim2", runs)
+
+
 def test_experiment_filter_exclusions_and_bad_input(store):
     tmp_path, uri, client, runs = store
     repo = tmp_path / "aim"

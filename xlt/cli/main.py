@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="sync only this MLflow experiment (repeatable; default: all)")
     syn.add_argument("--exclude-artifacts", action="append", default=[], metavar="GLOB",
                      help="skip artifacts matching this glob (repeatable), e.g. 'hydra/*'")
+    syn.add_argument("--workers", type=int, help="processes writing runs (default: a core each, at most 4, "
+                     "with at least 32 runs each to write; else 1)")
     syn.add_argument("--watch", action="store_true", help="keep syncing until Ctrl-C")
     syn.add_argument("--interval", type=float, default=10.0, help="seconds between syncs with --watch (default 10)")
 
@@ -121,12 +123,15 @@ def _sync(args) -> int:
     from pathlib import Path
 
     from xlt.tracking.sync import repo_problem, sync, watch
+    from xlt.tracking.sync_workers import WorkerStopped
 
     _check_store(args.mlflow_tracking_uri, writing=False)
     if repo_problem(Path(args.aim_repo)):
         raise ConfigError("--aim-repo", repo_problem(Path(args.aim_repo)))
     if args.interval <= 0:
         raise ConfigError("--interval", f"must be a positive number of seconds, got {args.interval}")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers", f"must be 1 or more processes, got {args.workers}")
     repo = Path(args.aim_repo)
     if repo.exists() and not repo.is_dir():
         raise ConfigError("--aim-repo", f"{str(repo)!r} is a file; give a directory")
@@ -136,7 +141,12 @@ def _sync(args) -> int:
     else:
         from xlt.core.console import on_terminal
 
-        counts = sync(args.mlflow_tracking_uri, repo, progress=on_terminal(sys.stderr), **options)
+        try:
+            counts = sync(args.mlflow_tracking_uri, repo, progress=on_terminal(sys.stderr), workers=args.workers,
+                          **options)
+        except WorkerStopped as e:
+            print(f"xlt sync: {e}", file=sys.stderr)
+            return 1
         print(counts.line(repo.resolve()))
     return 0
 

@@ -11,6 +11,8 @@ What makes it crash-safe: the state of a run is saved only after its Aim run is 
 a crash the next sync rewrites the points since the last save, which Aim overwrites in place.
 Closed runs are indexed together as the sync ends (one opening of Aim's index, not one a run); a
 run a killed sync closed but never indexed is indexed by the next.
+
+A sync with many runs to write splits them over worker processes (xlt.tracking.sync_workers).
 """
 from __future__ import annotations
 
@@ -18,14 +20,15 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from xlt.tracking.aim_writer import AimWriter
 from xlt.tracking.mlflow_reader import MlflowReader, latest_points, run_meta
 from xlt.tracking.store import sqlite_problem
 from xlt.tracking.sync_state import SyncState
+from xlt.tracking.sync_workers import workers_for, write_in_parallel
 
 
 @dataclass
@@ -37,6 +40,11 @@ class SyncCounts:
     points: int = 0
     seconds: float = 0.0
 
+    def add(self, other: SyncCounts) -> None:
+        for f in fields(self):
+            if f.name != "seconds":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
     def line(self, repo: Path) -> str:
         return (f"xlt sync: {self.new} new, {self.updated} updated, {self.unchanged} unchanged runs; "
                 f"{self.points:,} points in {self.seconds:.1f} s -> {repo}")
@@ -46,6 +54,11 @@ def _changed(state: SyncState, run) -> List[str]:
     """The run's metrics whose latest point differs from the one last synced."""
     done = (state.runs.get(run.info.run_id) or {}).get("metrics", {})
     return [k for k, point in latest_points(run).items() if done.get(k, {}).get("latest") != point]
+
+
+def _to_write(state: SyncState, run) -> bool:
+    entry = state.runs.get(run.info.run_id)
+    return entry is None or entry["meta"] != run_meta(run) or bool(_changed(state, run))
 
 
 class Syncer:
@@ -61,12 +74,10 @@ class Syncer:
 
     def _sync_run(self, state: SyncState, run, experiment: str, counts: SyncCounts,
                   histories: Dict[str, list]) -> None:
-        """Write the run's meta and the new points of `histories` (those of its changed metrics)."""
+        """Write the run's meta and the new points of `histories` (those of its changed metrics): a new
+        run, or one whose metrics or meta changed since the last sync."""
         entry = state.runs.get(run.info.run_id)
         latest, meta = latest_points(run), run_meta(run)
-        if entry and not histories and entry["meta"] == meta:
-            counts.unchanged += 1
-            return
         is_new = entry is None or not entry["metrics"]
         aim_run, entry = self.writer.open(state, run, experiment)
         try:
@@ -86,7 +97,15 @@ class Syncer:
         else:
             counts.updated += 1
 
-    def sync(self, progress: bool = True) -> SyncCounts:
+    def write_runs(self, state, work: List[Tuple[str, object]], counts: SyncCounts, ran: Callable[[], None]) -> None:
+        """Sync each (experiment, run) of `work`, calling `ran` after each."""
+        histories = self.reader.read_ahead((run.info.run_id, _changed(state, run)) for _, run in work)
+        for (experiment, run), new in zip(work, histories):
+            self._sync_run(state, run, experiment, counts, new)
+            ran()
+
+    def sync(self, progress: bool = True, workers: Optional[int] = None) -> SyncCounts:
+        """Sync every run; `workers`: processes writing them (None: `workers_for` the runs to write)."""
         from filelock import FileLock
         from tqdm.auto import tqdm
 
@@ -97,12 +116,17 @@ class Syncer:
             state = SyncState(self.repo_dir)
             self.writer.adopt_orphans(state)
             work = [(exp.name, run) for exp in self.reader.experiments() for run in self.reader.runs(exp)]
-            histories = self.reader.read_ahead((run.info.run_id, _changed(state, run)) for _, run in work)
+            to_write = [(experiment, run) for experiment, run in work if _to_write(state, run)]
+            counts.unchanged = len(work) - len(to_write)
+            workers = min(workers or workers_for(len(to_write)), len(to_write)) or 1
+            bar = tqdm(total=len(to_write), desc="xlt sync", unit="run", disable=not progress, leave=False)
             try:
-                for (experiment, run), new in tqdm(zip(work, histories), total=len(work), desc="xlt sync",
-                                                   unit="run", disable=not progress, leave=False):
-                    self._sync_run(state, run, experiment, counts, new)
+                if workers > 1:
+                    write_in_parallel(self, state, to_write, counts, bar.update, workers)
+                else:
+                    self.write_runs(state, to_write, counts, bar.update)
             finally:  # what was closed is indexed, whatever stopped the loop (a killed sync's: by the next)
+                bar.close()
                 self.writer.index(state)
             if counts.new or counts.updated or not state.path.is_file():
                 state.compact()
@@ -123,8 +147,8 @@ def repo_problem(aim_repo: Path) -> Optional[str]:
 
 
 def sync(tracking_uri: str, aim_repo: Path, experiments: Sequence[str] = (),
-         exclude_artifacts: Sequence[str] = (), progress: bool = True) -> SyncCounts:
-    return Syncer(tracking_uri, aim_repo, experiments, exclude_artifacts).sync(progress)
+         exclude_artifacts: Sequence[str] = (), progress: bool = True, workers: Optional[int] = None) -> SyncCounts:
+    return Syncer(tracking_uri, aim_repo, experiments, exclude_artifacts).sync(progress, workers)
 
 
 def watch(tracking_uri: str, aim_repo: Path, interval: float, **options) -> None:
