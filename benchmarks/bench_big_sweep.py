@@ -11,7 +11,7 @@ artifacts, as a laptop's sweep writes it. Timed, each in a new process as a user
   hash, then `end_dead_runs`, as the sweeper does before launching), in this process;
 - report: `xlt report --experiment big`, the command;
 - sync first / unchanged: `xlt sync` into an empty Aim repo, then again with nothing new, in this process;
-  the first sync with its default workers (a process per core, at most 4, where each has 32 runs or
+  the first sync with its default workers (a process per core, at most 4, where each has 100 runs or
   more to write) and with one process (`sync_first_serial_s`);
 - aim-mlflow first: its `convert_existing_logs` on the same store (the baseline), in this process;
 - floor: the same runs written with Aim's own API alone (`Run`, params and tags, `Run.track` per

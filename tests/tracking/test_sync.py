@@ -165,7 +165,7 @@ def test_a_parallel_sync_writes_what_a_serial_one_writes(store):
     from xlt.tracking.sync_workers import workers_for
 
     tmp_path, uri, client, runs = store
-    assert workers_for(10, cores=8) == 1 and workers_for(100, cores=2) == 2 and workers_for(1000, cores=16) == 4
+    assert workers_for(150, cores=8) == 1 and workers_for(200, cores=2) == 2 and workers_for(1000, cores=16) == 4
     counts = sync(uri, tmp_path / "aim", progress=False, workers=2)
     assert (counts.new, counts.unchanged) == (3, 0)
     assert_same(client, tmp_path / "aim", runs)

@@ -1,7 +1,7 @@
 """Exact resume mid-epoch (issue 39), in-process: a run stopped by SIGTERM mid-epoch, then the same job
-again, logs what an uninterrupted run logs, every history equal. The tiny model with `average_last`
-(its averaged weights span the stop), and the real encoder with `train.select=dev`; a stop in each
-phase in real processes: tests/e2e/test_stops_in_each_phase.py."""
+again, logs what an uninterrupted run logs, every history equal. The tiny model with every selection
+mode (`average_last`, whose averaged weights span the stop, in the default run), and the real encoder
+with `train.select=dev`; a stop in each phase in real processes: tests/e2e/test_stops_in_each_phase.py."""
 import sys
 
 import mlflow
@@ -13,8 +13,8 @@ from stores import metric_histories
 
 COMMON = ["technique=fine_tune", "train.logging_steps=1", "train.eval_steps=2", "languages.eval=[en,de]",
           "tracking.aim.sync=false", "data.max_eval_samples=16", "data.max_test_samples=16"]
-TINY = ["model=tiny", "data=sample", "train.epochs=2", "train.batch_size=16", "train.select=average_last",
-        "train.max_train_samples=80"]  # 5 steps an epoch
+# 5 steps an epoch
+TINY = ["model=tiny", "data=sample", "train.epochs=2", "train.batch_size=16", "train.max_train_samples=80"]
 REAL = ["model=local", f"model.path={E5}", "model.pooling=mean", "data=jsonl", f"data.dir={XNLI}", "train.epochs=1",
         "train.batch_size=8", "train.select=dev", "train.max_train_samples=64"]  # 8 steps
 
@@ -45,9 +45,17 @@ def _stopped_at_step_3_then_resumed(tmp_path, monkeypatch, job):
 
 
 def test_the_tiny_model_stopped_mid_epoch_resumes_to_an_uninterrupted_runs_histories(tmp_path, monkeypatch):
-    parts, whole = _stopped_at_step_3_then_resumed(tmp_path, monkeypatch, [*COMMON, *TINY])
+    parts, whole = _stopped_at_step_3_then_resumed(tmp_path, monkeypatch, [*COMMON, *TINY, "train.select=average_last"])
     assert [step for step, _ in parts["train/loss"]] == list(range(1, 11))  # step 4 of 10 is mid-epoch 1
     assert parts == whole
+
+
+@pytest.mark.heavy  # the other selection modes: in CI's second run
+@pytest.mark.parametrize("select", ["dev", "en_dev", "target_dev", "last"])
+def test_every_selection_mode_resumes_mid_epoch_to_an_uninterrupted_runs_histories(tmp_path, monkeypatch, select):
+    tiny = [*COMMON, *TINY, f"train.select={select}"]
+    parts, whole = _stopped_at_step_3_then_resumed(tmp_path, monkeypatch, tiny)
+    assert parts == whole, select
 
 
 @pytest.mark.heavy  # the real encoder: in CI's second run

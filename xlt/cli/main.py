@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--exclude-artifacts", action="append", default=[], metavar="GLOB",
                      help="skip artifacts matching this glob (repeatable), e.g. 'hydra/*'")
     syn.add_argument("--workers", type=int, help="processes writing runs (default: a core each, at most 4, "
-                     "with at least 32 runs each to write; else 1)")
+                     "with at least 100 runs each to write; else 1)")
     syn.add_argument("--watch", action="store_true", help="keep syncing until Ctrl-C")
     syn.add_argument("--interval", type=float, default=10.0, help="seconds between syncs with --watch (default 10)")
 

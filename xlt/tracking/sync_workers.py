@@ -24,7 +24,7 @@ class WorkerStopped(RuntimeError):
 
 
 MAX_WORKERS = 4
-RUNS_PER_WORKER = 32  # fewer runs to write a worker, and its start (importing Aim: seconds) is not worth it
+RUNS_PER_WORKER = 100  # fewer runs a worker, and its start (importing Aim: seconds) costs more than it saves
 
 
 def workers_for(runs_to_write: int, cores: Optional[int] = None) -> int:
