@@ -8,6 +8,19 @@ def metric_histories(client, run, skip=("runtime", "per_second")):
             for name in run.data.metrics if not name.endswith(skip)}
 
 
+def runs_once_ended(output_dir: Path, experiment: str, timeout_s: float = 120):
+    """`mlflow_runs` once the first job run has ended (a job left running by its killed sweep notices
+    within a few beats, then ends), or as they are after `timeout_s`."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        client, runs = mlflow_runs(output_dir, experiment)
+        if (runs and runs[0].info.status != "RUNNING") or time.monotonic() > deadline:
+            return client, runs
+        time.sleep(1)
+
+
 def mlflow_runs(output_dir: Path, experiment: str, parents: bool = False):
     """The experiment's job runs; with `parents`, the sweeps' parent runs (holding reports) too."""
     import mlflow

@@ -3,7 +3,6 @@ trained twice, a changed input reruns its job. The leases' units are in tests/tr
 import shutil
 import subprocess
 import sys
-import time
 
 import mlflow
 import pytest
@@ -12,7 +11,7 @@ from xlt.core import tags
 
 from commands import run_xlt
 from conftest import REPO
-from stores import mlflow_runs
+from stores import mlflow_runs, runs_once_ended
 
 LONG = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=fine_tune", "train.seed=1", "train.epochs=4",
         "tracking.heartbeat_s=0.5", "tracking.aim.sync=false"]
@@ -29,13 +28,7 @@ def test_a_job_whose_sweep_was_killed_stops_with_a_checkpoint_and_the_rerun_resu
     """xlt's launcher runs each job in a process of its own: SIGKILL of the sweep leaves it running."""
     killed = run_xlt(*LONG, f"output_dir={tmp_path}", fault="sigkill-sweep:0:12")
     assert killed.returncode == -9, killed.stderr[-3000:]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # the orphaned job notices within 6 beats, then saves and ends
-        _, runs = mlflow_runs(tmp_path, "smoke")
-        if runs and runs[0].info.status != "RUNNING":
-            break
-        time.sleep(1)
-    (stopped,) = runs
+    _, (stopped,) = runs_once_ended(tmp_path, "smoke")  # the orphaned job notices within 6 beats, saves, ends
     assert stopped.info.status == "KILLED", stopped.data.tags
     assert stopped.data.tags[tags.ERROR].startswith("its sweep's process died")
     steps = int(stopped.data.tags[tags.CHECKPOINT].rsplit("-", 1)[1])

@@ -4,14 +4,12 @@ Real processes of the tiny model; the signal is sent by the job itself as it ent
 (tests/hooks/xlt_faults.py: `sigterm-in`, `sigkill-sweep-in`). In-process stops of the phases after
 training: tests/train/test_stops_after_training.py; SIGTERM and SIGKILL in training: test_faults.py,
 test_killed_sweeps.py."""
-import time
-
 import pytest
 
 from xlt.core import tags
 
 from commands import run_xlt
-from stores import metric_histories, mlflow_runs
+from stores import metric_histories, mlflow_runs, runs_once_ended
 
 JOB = ["experiment=smoke", "train.epochs=1", "languages.eval=[en,de]", "train.save=selected",
        "tracking.aim.sync=false"]
@@ -100,13 +98,7 @@ def test_sigkill_of_the_sweep_in_each_phase_loses_nothing(tmp_path, never_stoppe
              f"output_dir={tmp_path}"]
     killed = run_xlt(*sweep, fault=f"sigkill-sweep-in:0:{phase}")
     assert killed.returncode == -9, killed.stderr[-3000:]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        client, runs = mlflow_runs(tmp_path, "smoke")
-        if runs and runs[0].info.status != "RUNNING":
-            break
-        time.sleep(1)
-    (first,) = runs
+    client, (first,) = runs_once_ended(tmp_path, "smoke")
     trained = metric_histories(client, first).get("train/loss", [])
     again = run_xlt(*sweep)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -1,5 +1,7 @@
 """Published references (issue 24): every number carries its source, and the report sets matching
 runs beside them per language, saying when the budgets differ."""
+from typing import Optional
+
 import mlflow
 
 from xlt.report.references import references
@@ -34,24 +36,30 @@ def test_qa_references_give_f1_and_exact_match_for_every_language_of_the_task():
     assert mlqa_hi[("FacebookAI/xlm-roberta-base", "f1")] == 59.4  # the XLM-R paper's Table 3
 
 
-def test_the_report_sets_a_matching_run_beside_its_reference(tmp_path):
+def references_section(tmp_path, params: dict, metrics: dict, tags: Optional[dict] = None) -> str:
+    """The "Published references" section of the report on one finished run of these params, metrics and tags."""
     from xlt.report.publish import report
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
-    experiment = client.create_experiment("refs")
-    run = client.create_run(experiment, run_name="mbert-fine_tune").info.run_id
+    run = client.create_run(client.create_experiment("refs"), run_name="one").info.run_id
+    for key, value in params.items():
+        client.log_param(run, key, value)
+    for key, value in metrics.items():
+        client.log_metric(run, key, value)
+    for key, value in (tags or {}).items():
+        client.set_tag(run, key, value)
+    client.set_terminated(run, "FINISHED")
+    markdown = (report(uri, tmp_path / "out", experiment="refs") / "report.md").read_text()
+    return markdown.split("## Published references", 1)[1]
+
+
+def test_the_report_sets_a_matching_run_beside_its_reference(tmp_path):
     params = {"model": "mbert", "technique": "fine_tune", "model.path": "google-bert/bert-base-multilingual-cased",
               "task.name": "xnli", "task.labels": "entailment,neutral,contradiction", "train.epochs": "2",
               "train.seed": "1", "languages": "en,de"}
-    for key, value in params.items():
-        client.log_param(run, key, value)
-    for key, value in {"test/en/accuracy": 0.80, "test/de/accuracy": 0.65, "test/target_mean/accuracy": 0.65,
-                       "train/rows": 15000}.items():
-        client.log_metric(run, key, value)
-    client.set_terminated(run, "FINISHED")
-    markdown = (report(uri, tmp_path / "out", experiment="refs") / "report.md").read_text()
-    section = markdown.split("## Published references", 1)[1]
+    section = references_section(tmp_path, params, {"test/en/accuracy": 0.80, "test/de/accuracy": 0.65,
+                                                    "test/target_mean/accuracy": 0.65, "train/rows": 15000})
     source = "Conneau et al. 2020, Unsupervised Cross-lingual Representation Learning at Scale (XLM-R), Table 1"
     assert f"| mbert | fine_tune | en | accuracy | 82.1 | 80.0 | -2.1 | {source} |" in section
     assert f"| mbert | fine_tune | de | accuracy | 71.1 | 65.0 | -6.1 | {source} |" in section
@@ -61,24 +69,12 @@ def test_the_report_sets_a_matching_run_beside_its_reference(tmp_path):
 
 
 def test_a_qa_run_is_set_beside_both_of_its_references(tmp_path):
-    from xlt.report.publish import report
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
-    experiment = client.create_experiment("qa")
-    run = client.create_run(experiment, run_name="xlmr-lora").info.run_id
     params = {"model": "xlmr", "technique": "lora", "model.path": "FacebookAI/xlm-roberta-base",
               "task.name": "mlqa", "task.labels": "start,end", "task.metric": "f1", "train.epochs": "2",
               "train.seed": "1", "languages": "en,hi"}
-    for key, value in params.items():
-        client.log_param(run, key, value)
-    for key, value in {"test/en/f1": 0.75, "test/en/exact_match": 0.6, "test/hi/f1": 0.5,
-                       "test/hi/exact_match": 0.35, "test/target_mean/f1": 0.5, "train/rows": 87599}.items():
-        client.log_metric(run, key, value)
-    client.set_tag(run, "xlt.metric", "f1")
-    client.set_terminated(run, "FINISHED")
-    section = (report(uri, tmp_path / "out", experiment="qa") / "report.md").read_text()
-    section = section.split("## Published references", 1)[1]
+    metrics = {"test/en/f1": 0.75, "test/en/exact_match": 0.6, "test/hi/f1": 0.5, "test/hi/exact_match": 0.35,
+               "test/target_mean/f1": 0.5, "train/rows": 87599}
+    section = references_section(tmp_path, params, metrics, {"xlt.metric": "f1"})
     assert "| xlmr | lora | hi | f1 | 59.4 | 50.0 | -9.4 | Conneau et al. 2020" in section
     assert "| xlmr | lora | hi | exact_match | 42.9 | 35.0 | -7.9 | Conneau et al. 2020" in section
     assert "| xlmr | lora | zh | f1 | 61.8 | - | - |" in section

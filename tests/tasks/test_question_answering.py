@@ -154,18 +154,29 @@ def test_a_frozen_encoder_with_a_span_head_runs_on_mlqa_and_logs_its_metrics(tmp
     assert "validation/zh/f1" in run.data.metrics and "test/zh/exact_match" in run.data.metrics  # MLQA has its dev
 
 
-def test_xquad_from_a_copy_of_google_xtreme_reads_only_the_languages_asked(tmp_path, qa_dir):
-    """google/xtreme's layout: SQuAD/{train,validation}-*.parquet and XQuAD.<lang>/validation-*.parquet."""
+def _rows(qa_dir, name):
+    return [json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]
+
+
+def _xtreme_copy(repo, parts, card=None):
+    """A copy of google/xtreme's layout: each part's rows (`{"SQuAD/train": rows}`) in
+    `<part>-00000-of-00001.parquet`, and the card, if given, as README.md."""
     import datasets
 
-    repo = tmp_path / "xtreme"
-    parts = {"SQuAD/train": "train.en", "SQuAD/validation": "validation.en",
-             **{f"XQuAD.{lang}/validation": f"test.{lang}" for lang in ("en", "de", "zh")}}
-    for part, name in parts.items():
-        rows = [json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]
+    for part, rows in parts.items():
         path = repo / f"{part}-00000-of-00001.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         datasets.Dataset.from_list(rows).to_parquet(str(path))
+    if card:
+        (repo / "README.md").write_text(card)
+    return repo
+
+
+def test_xquad_from_a_copy_of_google_xtreme_reads_only_the_languages_asked(tmp_path, qa_dir):
+    """google/xtreme's layout: SQuAD/{train,validation}-*.parquet and XQuAD.<lang>/validation-*.parquet."""
+    parts = {"SQuAD/train": "train.en", "SQuAD/validation": "validation.en",
+             **{f"XQuAD.{lang}/validation": f"test.{lang}" for lang in ("en", "de", "zh")}}
+    repo = _xtreme_copy(tmp_path / "xtreme", {part: _rows(qa_dir, name) for part, name in parts.items()})
     job = validate_job(composed_job(tmp_path / "p", "task=xquad", "data=xnli", f"data.hub_id={repo}",
                                     "languages.eval=[en,de]", "model=tiny"))
     assert sorted(data_pin(job).files) == ["SQuAD/train", "SQuAD/validation", "XQuAD.de/validation",
@@ -191,20 +202,13 @@ configs:
 def _tydiqa_copy(repo, qa_dir):
     """google/xtreme's tydiqa config: every language in one file per split, a row's language the
     first word of its id (`english-3-0`); Chinese rows stand in for Korean (a language not asked)."""
-    import datasets
-
     def rows(name, language):
-        lines = [json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]
-        return [{**row, "id": f"{language}-{i}-0"} for i, row in enumerate(lines)]
+        return [{**row, "id": f"{language}-{i}-0"} for i, row in enumerate(_rows(qa_dir, name))]
 
-    parts = {"train": rows("train.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean"),
-             "validation": rows("test.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean")}
-    for split, part in parts.items():
-        path = repo / "tydiqa" / f"{split}-00000-of-00001.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        datasets.Dataset.from_list(sorted(part, key=lambda row: row["question"])).to_parquet(str(path))
-    (repo / "README.md").write_text(TYDIQA_CARD)
-    return repo
+    parts = {"tydiqa/train": rows("train.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean"),
+             "tydiqa/validation": rows("test.en", "english") + rows("test.ar", "arabic") + rows("test.zh", "korean")}
+    return _xtreme_copy(repo, {part: sorted(rows, key=lambda row: row["question"]) for part, rows in parts.items()},
+                        TYDIQA_CARD)
 
 
 def test_tydiqa_from_a_copy_of_google_xtreme_reads_each_language_by_its_ids(tmp_path, qa_dir):
@@ -239,15 +243,9 @@ def test_tydiqa_from_a_copy_of_google_xtreme_reads_each_language_by_its_ids(tmp_
 def test_the_mlqa_gxlt_preset_tests_english_questions_on_each_languages_contexts(tmp_path, qa_dir):
     """experiment=mlqa_gxlt: google/xtreme's MLQA.<context>.en configs, under a task name of its own
     (MLQA's published same-language scores are not its references)."""
-    import datasets
-
-    repo = tmp_path / "xtreme"
     parts = {"SQuAD/train": "train.en", **{f"MLQA.{lang}.en/{split}": f"{split}.{lang}" for lang in ("en", "de")
                                            for split in ("validation", "test")}}
-    for part, name in parts.items():
-        path = repo / f"{part}-00000-of-00001.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        datasets.Dataset.from_list([json.loads(line) for line in open(qa_dir / f"{name}.jsonl")]).to_parquet(str(path))
+    repo = _xtreme_copy(tmp_path / "xtreme", {part: _rows(qa_dir, name) for part, name in parts.items()})
     job = validate_job(composed_job(tmp_path / "p", "experiment=mlqa_gxlt", f"data.hub_id={repo}", "model=tiny",
                                     "languages.eval=[en,de]"))
     assert job.task.name == "mlqa_gxlt" and job.task.answer_normalisation == "mlqa"

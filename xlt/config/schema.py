@@ -222,8 +222,7 @@ _NOT_HASHED = ("tracking", "sweep", "output_dir")
 _TASK_FIELDS_SINCE_KINDS = {f.name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
                             for f in dataclasses.fields(TaskConfig)
                             if f.name in ("kind", "module", "label_field", "metric", "hub_config", "language_names",
-                                          "protocols", "validated", "hub_splits",
-                                          "hub_row_prefix")}
+                                          "protocols", "validated", "hub_splits", "hub_row_prefix")}
 
 
 def job_fields(cfg: XltConfig) -> Dict[str, Any]:

@@ -257,12 +257,18 @@ def _names(task: TaskConfig, lang: str) -> Dict[str, str]:
     return {"lang": lang, "language": task.language_names.get(lang, lang)}
 
 
+def _sliced(template: str) -> Tuple[str, str]:
+    """A `task.hub_splits` entry as (config/split, slice): `tydiqa/train[-10%:]` -> (`tydiqa/train`, `[-10%:]`)."""
+    at = template.find("[")
+    return (template, "") if at < 0 else (template[:at], template[at:])
+
+
 def hub_part(task: TaskConfig, lang: str, split: str) -> Tuple[str, str]:
     """A language's split as the task's hub repo names it, (config, split): the language's config
     (`PAN-X.de`, `udpos.German`) and the split itself, unless `task.hub_splits` names both."""
     if split in task.hub_splits:
-        config, _, repo_split = task.hub_splits[split].format(**_names(task, lang)).rpartition("/")
-        return config, repo_split.partition("[")[0]
+        config, _, repo_split = _sliced(task.hub_splits[split])[0].format(**_names(task, lang)).rpartition("/")
+        return config, repo_split
     return task.hub_config.format(**_names(task, lang)), split
 
 
@@ -270,9 +276,7 @@ def hub_rows(task: TaskConfig, lang: str, split: str) -> Tuple[str, str]:
     """Which rows of its hub part are a (language, split)'s, as (id prefix, slice): TyDiQA's
     `arabic-` of a file holding every language (`task.hub_row_prefix`), and a slice in datasets'
     split syntax (`[-10%:]`, validation rows held out of the training split); empty: all of them."""
-    template = task.hub_splits.get(split, "")
-    span = template[template.index("["):] if "[" in template else ""
-    return task.hub_row_prefix.format(**_names(task, lang)), span
+    return task.hub_row_prefix.format(**_names(task, lang)), _sliced(task.hub_splits.get(split, ""))[1]
 
 
 def _check_slices(task: TaskConfig) -> None:
@@ -280,9 +284,10 @@ def _check_slices(task: TaskConfig) -> None:
     from datasets import ReadInstruction
 
     for split, template in task.hub_splits.items():
-        if "[" in template:
+        span = _sliced(template)[1]
+        if span:
             try:
-                ReadInstruction.from_spec("rows" + template[template.index("["):])
+                ReadInstruction.from_spec("rows" + span)
             except (ValueError, AssertionError):
                 raise ConfigError("task.hub_splits", f"{split}: {template!r} ends in no slice datasets reads; write "
                                                      "e.g. tydiqa/train[-10%:] or tydiqa/train[:500]") from None
