@@ -266,7 +266,7 @@ def test_the_report_of_qa_runs_shows_f1_and_tests_it_per_question(qa_runs, tmp_p
     # A question's windows sum to that question: the paired test's estimate is the runs' own F1 difference.
     ids = [results[t]["run_id"] for t in ("fine_tune", "lora")]
     examples = Examples({i: load_statistics(uri, i) for i in ids}, lambda sums: qa.score("f1", sums))
-    assert all(len(examples.stats[i].loc["de"]) == 30 for i in ids)
+    assert all(len(examples.stats[i].tested("de")) == 30 for i in ids)
     de = compare(examples, [[ids[0]]], [[ids[1]]], LANGS, ["de"])["de"]
     f1 = [mlflow.MlflowClient(uri).get_run(i).data.metrics["test/de/f1"] for i in ids]
     assert de.diff == pytest.approx(f1[0] - f1[1], abs=1e-6) and de.low <= de.diff <= de.high

@@ -223,10 +223,10 @@ def _language_noise(s: SweepScores, langs: pd.Series) -> Optional[float]:
     the test rows a language has (binomial, per run, averaged over the runs); None without rows."""
     if s.examples is None:
         return None
-    counted = [s.examples.stats[r] for r in s.scores["run_id"] if r in s.examples]
+    counted = [s.examples.items_per_language(r) for r in s.scores["run_id"] if r in s.examples]
     if not counted:
         return None
-    per_lang = pd.concat([frame.groupby(level=0).size() for frame in counted], axis=1).mean(axis=1)  # items a language
+    per_lang = pd.concat(counted, axis=1).mean(axis=1)  # items a language
     n = per_lang.reindex(langs.index).dropna()
     if n.empty or (n <= 0).any():
         return None

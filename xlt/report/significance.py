@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from xlt.core.metrics import TARGET_MEAN
+from xlt.tracking.predictions import ItemCounts
 
 LEVEL = 0.95
 POWER = 0.80
@@ -79,16 +80,20 @@ class Difference:
 
 @dataclass
 class Examples:
-    """Per run, each test item's counts (xlt.tracking.predictions.read_statistics: right and rows;
-    true positives, false positives, false negatives...), and the metric from summed counts (the
-    task kind's `score`): every estimate and every resample is scored from sums, so that F1 is
-    recomputed from counts, never averaged over examples."""
-    stats: Dict[str, pd.DataFrame]  # run id -> index (lang, row), a column per count
+    """Per run, each test item's counts (xlt.tracking.predictions.ItemCounts: right and rows; true
+    positives, false positives, false negatives...), and the metric from summed counts (the task
+    kind's `score`): every estimate and every resample is scored from sums, so that F1 is
+    recomputed from counts, never averaged over examples. Tables indexed by (lang, row) are taken too."""
+    stats: Dict[str, ItemCounts]  # run id -> its items' counts, an array per language
     score: Callable[[np.ndarray], np.ndarray]  # sums (..., counts) -> the metric
-    # Kept for the comparisons of a report, where a run meets many others: (runs of a seed, languages) ->
-    # that seed's items, and run id -> its items split by language.
-    _items: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], pd.DataFrame] = field(default_factory=dict, repr=False)
-    _by_lang: Dict[str, Dict[str, pd.DataFrame]] = field(default_factory=dict, repr=False)
+    # Kept for the comparisons of a report, where a run meets many others: (runs of a seed, languages) -> its items.
+    _items: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self.stats = {run: counts if isinstance(counts, ItemCounts) else ItemCounts.of_frame(counts)
+                      for run, counts in self.stats.items()}
+        # Every language's rows on one axis, so that an item's languages line up: row r at index r.
+        self.rows = max((len(dense) for counts in self.stats.values() for dense in counts.by_lang.values()), default=0)
 
     @classmethod
     def of_correctness(cls, correct: pd.DataFrame) -> Examples:
@@ -100,16 +105,24 @@ class Examples:
     def __contains__(self, run_id: str) -> bool:
         return run_id in self.stats
 
-    def of_lang(self, run_id: str, lang: str) -> Optional[pd.DataFrame]:
-        """A run's items of one language, indexed by row (sorted), a column per count; None if it has none."""
-        if run_id not in self._by_lang:  # every language of the run split at once
-            self._by_lang[run_id] = {lang: part.droplevel(0).sort_index()
-                                     for lang, part in self.stats[run_id].groupby(level=0, sort=False)}
-        return self._by_lang[run_id].get(lang)
+    def of_lang(self, run_id: str, lang: str) -> Optional[np.ndarray]:
+        """A run's items of one language: rows x counts, row r at index r, NaN where it did not test
+        row r; None if it tested none of that language."""
+        dense = self.stats[run_id].by_lang.get(lang)
+        if dense is None or len(dense) == self.rows:
+            return dense
+        return np.vstack([dense, np.full((self.rows - len(dense), dense.shape[1]), np.nan)])
 
     def counts(self, run_id: str, langs: List[str]) -> np.ndarray:
-        frame = self.stats[run_id]
-        return frame[frame.index.get_level_values(0).isin(langs)].to_numpy()
+        """A run's tested items of `langs`, by language and row: items x counts."""
+        counts = self.stats[run_id]
+        parts = [counts.tested(lang) for lang in sorted(counts.by_lang) if lang in langs]
+        return np.concatenate(parts) if parts else np.empty((0, len(counts.names)))
+
+    def items_per_language(self, run_id: str) -> pd.Series:
+        """lang -> how many test items the run has in it."""
+        counts = self.stats[run_id]
+        return pd.Series({lang: len(counts.tested(lang)) for lang in counts.by_lang}, dtype=float)
 
 
 def _proportion(sums: np.ndarray) -> np.ndarray:
@@ -122,21 +135,24 @@ def _as_counts(values: np.ndarray) -> np.ndarray:
     return np.stack([values, np.ones_like(values)], axis=-1)
 
 
-def _combined(parts: List[pd.DataFrame], how: str) -> pd.DataFrame:
-    """Frames indexed by row, combined row by row (`how`: mean or sum over the frames holding a row);
-    as arrays where they hold the same rows (the usual case: one test set), else by pandas."""
-    first = parts[0]
+def _combined(parts: List[np.ndarray], how: str) -> np.ndarray:
+    """Arrays of rows x counts (NaN: a row not tested) combined row by row: the mean or the sum
+    (`how`) over the arrays that tested the row; NaN where none did."""
     if len(parts) == 1:
-        return first
-    if all(part.index.equals(first.index) for part in parts[1:]):
-        values = getattr(np, how)([part.to_numpy() for part in parts], axis=0)
-        return pd.DataFrame(values, index=first.index, columns=first.columns)
-    return getattr(pd.concat(parts).groupby(level=0), how)()
+        return parts[0]
+    stacked = np.stack(parts)
+    tested = ~np.isnan(stacked)
+    total, count = np.where(tested, stacked, 0.0).sum(axis=0), tested.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        combined = total / count if how == "mean" else total
+    combined[count == 0] = np.nan
+    return combined
 
 
-def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> pd.DataFrame:
-    """items x counts of one seed: each item's counts summed over `langs` (the seed's runs may each
-    cover one language; where two cover the same row, their mean). Kept: a run meets many others."""
+def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> np.ndarray:
+    """rows x counts of one seed (row r at index r, NaN where the seed tested no language's row r):
+    each item's counts summed over `langs` (the seed's runs may each cover one language; where two
+    cover the same row, their mean). Kept: a run meets many others."""
     key = (tuple(runs), tuple(langs))
     if key not in examples._items:
         per_lang = []
@@ -144,18 +160,15 @@ def _seed_items(examples: Examples, runs: Sequence[str], langs: List[str]) -> pd
             parts = [part for part in (examples.of_lang(run, lang) for run in runs) if part is not None]
             if parts:
                 per_lang.append(_combined(parts, "mean"))
-        empty = examples.stats[runs[0]].iloc[:0].droplevel(0)
-        examples._items[key] = _combined(per_lang, "sum") if per_lang else empty
+        width = len(examples.stats[runs[0]].names)
+        examples._items[key] = _combined(per_lang, "sum") if per_lang else np.full((examples.rows, width), np.nan)
     return examples._items[key]
 
 
-def item_matrix(examples: Examples, side: Side, langs: List[str]) -> Tuple[pd.Index, np.ndarray]:
-    """(items, items x seeds x counts) on the items every seed of the side tested."""
-    seeds = [_seed_items(examples, runs, langs) for runs in side]
-    common = seeds[0].index
-    for seed in seeds[1:]:
-        common = common.intersection(seed.index)
-    return common, np.stack([seed.loc[common].to_numpy() for seed in seeds], axis=1)
+def item_matrix(examples: Examples, side: Side, langs: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(which rows every seed of the side tested, rows x seeds x counts)."""
+    seeds = np.stack([_seed_items(examples, runs, langs) for runs in side], axis=1)
+    return ~np.isnan(seeds[..., 0]).any(axis=1), seeds
 
 
 def hierarchical_bootstrap(a: np.ndarray, b: np.ndarray, score=None) -> np.ndarray:
@@ -198,11 +211,11 @@ def paired_difference(a: np.ndarray, b: np.ndarray, score=None) -> Difference:
 
 def _on_shared_items(examples: Examples, side_a: Side, side_b: Side,
                      langs: List[str]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    (rows_a, a), (rows_b, b) = item_matrix(examples, side_a, langs), item_matrix(examples, side_b, langs)
-    common = rows_a.intersection(rows_b)
-    if not len(common):
+    (tested_a, a), (tested_b, b) = item_matrix(examples, side_a, langs), item_matrix(examples, side_b, langs)
+    common = tested_a & tested_b
+    if not common.any():
         return None
-    return a[rows_a.get_indexer(common)], b[rows_b.get_indexer(common)]
+    return a[common], b[common]
 
 
 def compare(examples: Optional[Examples], side_a: Side, side_b: Side, langs: List[str],

@@ -11,8 +11,9 @@ a row for both sets of weights; question answering: each answer's characters in 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -70,12 +71,54 @@ def read_predictions(path: Path):
     return pd.concat(frames, ignore_index=True)
 
 
-def read_statistics(path: Path, weights: str = "selected"):
-    """Per test item (lang, row) the counts its task's metrics are sums of, for those weights: a
-    DataFrame indexed by (lang, row), a column per count (a sentence split into pieces: summed).
-    Files written before the tasks layer hold sentence tasks: (right, rows)."""
-    import pandas as pd
+@dataclass(frozen=True)
+class ItemCounts:
+    """A run's per-item counts: per language, an array of rows x counts where row r of that
+    language's test file is at index r, NaN where the run did not test it (an array a language, not
+    a table: a 1,000-run report reads and pairs them in seconds)."""
+    names: Tuple[str, ...]  # the counts, e.g. (right, rows) or (tp, fp, fn)
+    by_lang: Dict[str, np.ndarray]
 
+    @classmethod
+    def of_rows(cls, names: Sequence[str], langs: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> ItemCounts:
+        """From a row per (piece of an) example: pieces of one item (lang, row) summed."""
+        by_lang = {}
+        for lang in sorted(set(langs.tolist())):
+            mine, values = rows[langs == lang].astype(np.int64), counts[langs == lang]
+            size = int(mine.max()) + 1
+            dense = np.stack([np.bincount(mine, weights=values[:, c], minlength=size)
+                              for c in range(values.shape[1])], axis=1)
+            dense[np.bincount(mine, minlength=size) == 0] = np.nan
+            by_lang[lang] = dense
+        return cls(tuple(names), by_lang)
+
+    @classmethod
+    def of_frame(cls, frame) -> ItemCounts:
+        """From a table indexed by (lang, row), a column per count (`read_statistics`'s form)."""
+        return cls.of_rows(list(frame.columns), frame.index.get_level_values(0).to_numpy().astype(str),
+                           frame.index.get_level_values(1).to_numpy(), frame.to_numpy(dtype=np.float64))
+
+    def tested(self, lang: str) -> np.ndarray:
+        """The items of `lang` the run tested, in row order: items x counts."""
+        dense = self.by_lang.get(lang)
+        return np.empty((0, len(self.names))) if dense is None else dense[~np.isnan(dense[:, 0])]
+
+    def frame(self):
+        """As a table indexed by (lang, row), sorted, a column per count."""
+        import pandas as pd
+
+        parts = {lang: np.flatnonzero(~np.isnan(dense[:, 0])) for lang, dense in self.by_lang.items()}
+        langs = [np.full(len(rows), lang) for lang, rows in parts.items()] or [np.empty(0, str)]
+        rows = list(parts.values()) or [np.empty(0, np.int64)]
+        index = pd.MultiIndex.from_arrays([np.concatenate(langs), np.concatenate(rows)], names=["lang", "row"])
+        counts = [self.tested(lang) for lang in parts] or [np.empty((0, len(self.names)))]
+        return pd.DataFrame(np.concatenate(counts), index=index, columns=list(self.names))
+
+
+def read_item_counts(path: Path, weights: str = "selected") -> ItemCounts:
+    """Per test item (lang, row) the counts its task's metrics are sums of, for those weights (a
+    sentence split into pieces: summed). Files written before the tasks layer hold sentence tasks:
+    (right, rows)."""
     with np.load(path) as saved:
         if f"{weights}_stats" in saved:
             names, stats = [str(x) for x in saved["statistics"]], saved[f"{weights}_stats"].astype(np.float64)
@@ -83,8 +126,12 @@ def read_statistics(path: Path, weights: str = "selected"):
             names = ["right", "rows"]
             right = (saved[f"{weights}_pred"] == saved["gold"]).astype(np.float64)
             stats = np.stack([right, np.ones_like(right)], axis=-1)
-        frame = pd.DataFrame(stats, columns=names).assign(lang=saved["lang"].astype(str), row=saved["row"])
-    return frame.groupby(["lang", "row"]).sum()
+        return ItemCounts.of_rows(names, saved["lang"].astype(str), saved["row"], stats)
+
+
+def read_statistics(path: Path, weights: str = "selected"):
+    """`read_item_counts` as a DataFrame indexed by (lang, row), a column per count."""
+    return read_item_counts(path, weights).frame()
 
 
 def _downloaded(tracking_uri: str, run_id: str, read):
@@ -130,8 +177,8 @@ def load_statistics(tracking_uri: str, run_id: str) -> Optional[object]:
 READS_IN_FLIGHT = 8  # predictions files read at a time: from a server, each is a download
 
 
-def statistics_of_runs(tracking_uri: str, runs: Sequence) -> Dict[str, object]:
-    """run id -> its per-item counts (`read_statistics`), for the runs that kept predictions; files
+def statistics_of_runs(tracking_uri: str, runs: Sequence) -> Dict[str, ItemCounts]:
+    """run id -> its per-item counts (`read_item_counts`), for the runs that kept predictions; files
     read straight from the artifact store, several at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -139,6 +186,6 @@ def statistics_of_runs(tracking_uri: str, runs: Sequence) -> Dict[str, object]:
 
     reader = MlflowReader(tracking_uri)
     with ThreadPoolExecutor(READS_IN_FLIGHT, thread_name_prefix="xlt-predictions") as pool:
-        frames = pool.map(lambda run: _read_from_store(reader.artifacts(run), read_statistics), runs)
+        frames = pool.map(lambda run: _read_from_store(reader.artifacts(run), read_item_counts), runs)
         found = dict(zip((run.info.run_id for run in runs), frames))
     return {run_id: frame for run_id, frame in found.items() if frame is not None}
