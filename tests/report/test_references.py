@@ -36,8 +36,9 @@ def test_qa_references_give_f1_and_exact_match_for_every_language_of_the_task():
     assert mlqa_hi[("FacebookAI/xlm-roberta-base", "f1")] == 59.4  # the XLM-R paper's Table 3
 
 
-def references_section(tmp_path, params: dict, metrics: dict, tags: Optional[dict] = None) -> str:
-    """The "Published references" section of the report on one finished run of these params, metrics and tags."""
+def references_section(tmp_path, params: dict, metrics: dict, tags: Optional[dict] = None, files=()) -> str:
+    """The "Published references" section of the report on one finished run of these params, metrics
+    and tags (`files`: references of one's own)."""
     from xlt.report.publish import report
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -50,7 +51,7 @@ def references_section(tmp_path, params: dict, metrics: dict, tags: Optional[dic
     for key, value in (tags or {}).items():
         client.set_tag(run, key, value)
     client.set_terminated(run, "FINISHED")
-    markdown = (report(uri, tmp_path / "out", experiment="refs") / "report.md").read_text()
+    markdown = (report(uri, tmp_path / "out", experiment="refs", references=files) / "report.md").read_text()
     return markdown.split("## Published references", 1)[1]
 
 
@@ -81,3 +82,47 @@ def test_a_qa_run_is_set_beside_both_of_its_references(tmp_path):
     # The full training set, so no budget warning; the technique differs, and the note says so.
     assert ("xlmr lora: 1 runs trained on 87,599 rows x 2 epochs; the reference fine-tuned on 87,599 rows (the full "
             "English training set); the reference fine-tunes every weight, these runs use lora.") in section
+
+
+PANX_PARAMS = {"model": "mbert", "technique": "fine_tune", "model.path": "google-bert/bert-base-multilingual-cased",
+               "task.name": "panx", "task.labels": "O,B-PER,I-PER", "task.metric": "f1", "train.epochs": "3",
+               "train.seed": "1", "languages": "en,de"}
+OWN = """task,protocol,model,lang,metric,value,source
+panx,zero_shot,google-bert/bert-base-multilingual-cased,de,f1,78.0,"Our lab's mBERT runs, 2026 (5 seeds)"
+panx,zero_shot,google-bert/bert-base-multilingual-cased,ar,f1,41.0,"Our lab's mBERT runs, 2026 (5 seeds)"
+"""
+
+
+def test_references_of_ones_own_are_set_beside_matching_runs(tmp_path):
+    """A task xlt ships no references for (PAN-X): a researcher's file of them, in the shipped columns."""
+    own = tmp_path / "mine.csv"
+    own.write_text(OWN)
+    metrics = {"test/en/f1": 0.83, "test/de/f1": 0.7, "test/target_mean/f1": 0.7, "train/rows": 20000}
+    section = references_section(tmp_path, PANX_PARAMS, metrics, {"xlt.metric": "f1"}, files=[own])
+    assert "| mbert | fine_tune | de | f1 | 78.0 | 70.0 | -8.0 | Our lab's mBERT runs, 2026 (5 seeds) |" in section
+    assert "| mbert | fine_tune | ar | f1 | 41.0 | - | - |" in section
+    assert "the reference's source does not state its training rows" in section
+    assert len(references([own, own])) == len(references()) + 2  # a row given twice is set out once
+
+
+def test_a_bad_references_file_is_one_line_naming_file_line_and_fix_before_the_store_is_read(tmp_path, capsys):
+    from xlt.cli.main import main
+
+    store = tmp_path / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{store}").create_experiment("refs")
+    capsys.readouterr()  # MLflow's lines as it made the store
+    cases = {"no_source.csv": (OWN.replace(",source", ",where").replace(',"Our', ',"Ours'),
+                               "no_source.csv has no column 'source'; a references file needs the columns "
+                               "task,protocol,model,lang,metric,value,source"),
+             "word.csv": (OWN.replace(",41.0,", ",n/a,"), "word.csv:3: value needs a number in points (e.g. 71.1)"),
+             "fraction.csv": (OWN.replace(",41.0,", ",0.41,"), "fraction.csv:3: value 0.41 is not in points"),
+             "unsourced.csv": (OWN.replace(',"Our lab\'s mBERT runs, 2026 (5 seeds)"\npanx', ',\npanx'),
+                               "unsourced.csv:2: source needs a value")}
+    for name, (text, said) in cases.items():
+        (tmp_path / name).write_text(text)
+        code = main(["report", "--mlflow-tracking-uri", str(store), "--experiment", "nothing-here",
+                     "--out", str(tmp_path / "out"), "--references", str(tmp_path / name)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("xlt: error: --references: ") and said in err, err
+        assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     rpt.add_argument("--experiment", help="the MLflow experiment (default: every experiment)")
     rpt.add_argument("--sweep-id", help="one sweep: its directory's name, e.g. 2026-11-24_06-14-52_k3x9q2")
     rpt.add_argument("--out", help="the report's directory (default: logs/report/<sweep id or experiment>)")
+    rpt.add_argument("--references", action="append", default=[], metavar="CSV",
+                     help="published scores to set beside the runs, in the columns of xlt's own "
+                     "references.csv (repeatable; docs: how-to/report)")
 
     syn = commands.add_parser("sync", help="convert MLflow runs into an Aim repository (incrementally)")
     syn.add_argument("--mlflow-tracking-uri", default=DEFAULT_STORE, help=f"default: {DEFAULT_STORE}")
@@ -83,7 +86,8 @@ def _report(args) -> int:
 
     out = Path(args.out or Path("logs") / "report" / (args.sweep_id or args.experiment or "all"))
     try:
-        report(args.mlflow_tracking_uri, out, experiment=args.experiment, sweep_id=args.sweep_id)
+        report(args.mlflow_tracking_uri, out, experiment=args.experiment, sweep_id=args.sweep_id,
+               references=args.references)
     except NoRuns as e:
         raise ConfigError("--sweep-id" if args.sweep_id else "--experiment", str(e)) from None
     print(f"xlt report: {out / 'report.html'} (also report.md, results.csv)")

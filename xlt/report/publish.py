@@ -4,10 +4,11 @@ nests the sweep's runs."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from xlt.core import tags
 from xlt.core.metrics import headline_metric, target_metric, target_score
+from xlt.report.references import references as published
 from xlt.report.render import Report
 from xlt.report.results import find_runs
 
@@ -48,13 +49,16 @@ def log_parent_run(tracking_uri: str, sweep_id: str, runs: List, out: Path, stat
     return parent_id
 
 
-def report(tracking_uri: str, out: Path, experiment: Optional[str] = None, sweep_id: Optional[str] = None,
-           run_ids: Optional[List[str]] = None, outcomes: Optional[List] = None, command: Optional[str] = None) -> Path:
+def report(tracking_uri: str, out: Path, experiment: Optional[str] = None,  # noqa: PLR0913 - all optional
+           sweep_id: Optional[str] = None, run_ids: Optional[List[str]] = None, outcomes: Optional[List] = None,
+           command: Optional[str] = None, references: Sequence[Path] = ()) -> Path:
     """Write the report of an experiment, a sweep or given runs into `out`; returns `out`.
-    `command`: the command line that ran them, where known (the report's header shows it)."""
+    `command`: the command line that ran them, where known (the report's header shows it);
+    `references`: CSV files of published scores beside the shipped ones (xlt.report.references)."""
+    table = published(references)  # a bad file is one line before the store is read
     runs = find_runs(tracking_uri, experiment, sweep_id, run_ids)
     title = f"Sweep {sweep_id}" if sweep_id else f"Experiment {experiment}" if experiment else "All runs"
-    Report(tracking_uri, runs, title, outcomes, command).write(out)
+    Report(tracking_uri, runs, title, outcomes, command, table).write(out)
     if sweep_id:
         statuses = [o.status for o in outcomes] if outcomes is not None else [r.info.status for r in runs]
         log_parent_run(tracking_uri, sweep_id, runs, out, sweep_status(statuses))

@@ -137,7 +137,7 @@ class Report:
     """Everything the report shows, computed once; `write` renders it."""
 
     def __init__(self, tracking_uri: str, runs: List, title: str, outcomes: Optional[List] = None,
-                 command: Optional[str] = None):
+                 command: Optional[str] = None, references: Optional[pd.DataFrame] = None):
         self.tracking_uri, self.title, self.mlflow_runs, self.command = tracking_uri, title, runs, command
         self.runs, self.tidy = run_table(runs), results_from_runs(runs)
         self.langs = languages_of(runs)
@@ -150,7 +150,7 @@ class Report:
         self.findings = findings(self.runs, self.tidy, self.train_language, self.examples, self.metric)
         self.problems = self._problems(outcomes)
         self.header = what_ran(runs, tracking_uri, self.train_language, command and scrub(command))
-        self.references, self.budgets = beside_references(runs)
+        self.references, self.budgets = beside_references(runs, references)
         labels = next((r.data.params["task.labels"] for r in runs if r.data.params.get("task.labels")), "")
         # A uniform guess over the labels, where the metric is accuracy over them (F1 has no such line).
         self.chance = 1 / len(labels.split(",")) if labels and self.metric == "accuracy" else None
