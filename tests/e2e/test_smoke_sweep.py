@@ -347,7 +347,7 @@ def test_reproduce_by_run_id_gives_the_same_metrics(smoke):
     assert re.search(r"^\d\d:\d\d:\d\d pooling: cls ", result.stdout, re.M)
 
 
-@pytest.mark.slow
+@pytest.mark.heavy  # the default run's longest file: reproducing by run id stays in it
 def test_reproduce_a_job_directory_with_an_override_and_hydras_own_way(smoke):
     original = next(r for r in finished(smoke) if r.data.params["technique"] == "feature_extraction")
     job_dir = original.data.tags["xlt.job_dir"]
