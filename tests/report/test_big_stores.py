@@ -3,7 +3,7 @@ store of 48 jobs in xlt's shape (benchmarks/big_store.py: model x technique x le
 each run's scores, curves and per-example predictions its own).
 
 The report is computed twice: as it runs (a search per page of runs, a SQL query per few hundred
-runs' histories, predictions read from the artifact directory, a seed's items kept per run and
+runs' histories, predictions read from the artifact directory, each run's items an array per
 language) and through MLflow's per-run client calls and the significance test's plain pandas
 form, which the report used before; the two reports must be the same, word for word."""
 import sys

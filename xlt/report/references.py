@@ -10,7 +10,7 @@ or a source, is one line naming the file, the line and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import pandas as pd
 
@@ -33,8 +33,9 @@ def references(extra: Sequence[Path] = ()) -> pd.DataFrame:
 def _read(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError("--references", f"{path}: no such file")
-    try:  # only an empty cell is missing: a model named None, a language NA, stay themselves
-        table = pd.read_csv(path, dtype={"train_rows": "Int64"}, keep_default_na=False, na_values=[""])
+    try:  # only an empty (or blank) cell is missing: a model named None, a language NA, stay themselves
+        table = pd.read_csv(path, dtype={"train_rows": "Int64"}, keep_default_na=False, na_values=[""],
+                            skipinitialspace=True)
     except (OSError, ValueError) as e:  # pandas' parser errors are ValueErrors
         raise ConfigError("--references", f"{path}: cannot be read as CSV ({first_line(e)})") from None
     missing = [column for column in NEEDED if column not in table]
@@ -42,12 +43,11 @@ def _read(path: Path) -> pd.DataFrame:
         raise ConfigError("--references", f"{path} has no column {missing[0]!r}; a references file needs the "
                                           f"columns {','.join(NEEDED)} (train_rows, technique optional)")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")  # a word where a number belongs: NaN
-    blank = table[NEEDED].isna() | table[NEEDED].astype(str).apply(lambda column: column.str.strip() == "")
-    for line, row in blank.iterrows():
-        for column in NEEDED:
-            if row[column]:  # the file's line: its header is line 1
-                what = "a number in points (e.g. 71.1)" if column == "value" else "a value"
-                raise ConfigError("--references", f"{path}:{line + 2}: {column} needs {what}")
+    blank = table[NEEDED].isna().stack()  # (row, column), row by row
+    if blank.any():
+        line, column = blank[blank].index[0]  # the file's line: its header is line 1
+        what = "a number in points (e.g. 71.1)" if column == "value" else "a value"
+        raise ConfigError("--references", f"{path}:{line + 2}: {column} needs {what}")
     outside = ~table["value"].between(1, 100)
     if outside.any():  # a fraction would sit beside runs' points as if they had 100 times the score
         line = outside.to_numpy().argmax()
@@ -61,7 +61,7 @@ def _key(run) -> Tuple[str, str, str]:
     return p.get("task.name", ""), p.get("protocol.name", "zero_shot"), p.get("model.path", "").lower()
 
 
-def beside_references(runs: List, table: pd.DataFrame = None) -> Tuple[List[List[str]], List[str]]:
+def beside_references(runs: List, table: Optional[pd.DataFrame] = None) -> Tuple[List[List[str]], List[str]]:
     """Rows (HEAD) of each finished (model, technique) group with a reference in `table` (default:
     the shipped ones), per language, and one budget note per group."""
     table, rows, notes = references() if table is None else table, [], []

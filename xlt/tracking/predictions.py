@@ -107,12 +107,10 @@ class ItemCounts:
         """As a table indexed by (lang, row), sorted, a column per count."""
         import pandas as pd
 
-        parts = {lang: np.flatnonzero(~np.isnan(dense[:, 0])) for lang, dense in self.by_lang.items()}
-        langs = [np.full(len(rows), lang) for lang, rows in parts.items()] or [np.empty(0, str)]
-        rows = list(parts.values()) or [np.empty(0, np.int64)]
-        index = pd.MultiIndex.from_arrays([np.concatenate(langs), np.concatenate(rows)], names=["lang", "row"])
-        counts = [self.tested(lang) for lang in parts] or [np.empty((0, len(self.names)))]
-        return pd.DataFrame(np.concatenate(counts), index=index, columns=list(self.names))
+        index = pd.MultiIndex.from_tuples([(lang, row) for lang, dense in self.by_lang.items()
+                                           for row in np.flatnonzero(~np.isnan(dense[:, 0]))], names=["lang", "row"])
+        counts = np.concatenate([np.empty((0, len(self.names)))] + [self.tested(lang) for lang in self.by_lang])
+        return pd.DataFrame(counts, index=index, columns=list(self.names))
 
 
 def read_item_counts(path: Path, weights: str = "selected") -> ItemCounts:
