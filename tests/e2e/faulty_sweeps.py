@@ -7,6 +7,8 @@ from stores import aim_jobs, mlflow_runs
 
 FE_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=feature_extraction", "train.seed=1,2,3"]
 FT_SWEEP = ["-m", "experiment=smoke", "hydra.sweeper.params.technique=fine_tune", "train.seed=1,2"]
+# A hang guard, not a timing: Ray's faulty sweep (retrying a dying job) ran past 600 s in a slow hour.
+SWEEP_TIMEOUT = 1200
 
 
 def by_job(runs):
@@ -23,7 +25,7 @@ def summary_rows(output_dir):
 def sweep_with_failures(tmp_path, sweep, fault, waited_for):
     """Run a sweep of three jobs where jobs 0 and 1 fail and job 2 outlasts the launcher's
     giving up (`hold:2` in `fault`): the sweep waits for it, leaves nothing RUNNING and syncs all three to Aim."""
-    result = run_xlt(*sweep, fault=fault, env={"XLT_FAULT_DIR": str(tmp_path)})
+    result = run_xlt(*sweep, fault=fault, env={"XLT_FAULT_DIR": str(tmp_path)}, timeout=SWEEP_TIMEOUT)
     assert result.returncode == 1, result.stderr[-3000:]
     assert f"waiting for jobs {waited_for}" in result.stdout + result.stderr
     assert summary_rows(tmp_path) == {0: "FAILED", 1: "FAILED", 2: "FINISHED"}
@@ -35,7 +37,7 @@ def sweep_with_failures(tmp_path, sweep, fault, waited_for):
 
 
 def rerun_finishes_the_failed(tmp_path, sweep):
-    again = run_xlt(*sweep)
+    again = run_xlt(*sweep, timeout=SWEEP_TIMEOUT)
     assert again.returncode == 0, again.stderr[-3000:]
     assert summary_rows(tmp_path) == {0: "FINISHED", 1: "FINISHED", 2: "SKIPPED"}
     _, runs = mlflow_runs(tmp_path, "smoke")
