@@ -15,7 +15,7 @@ from xlt.config import SAMPLE_DIR
 
 PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # A malformed line costs a sweep's whole check (about 1 s): fewer examples, each strategy still drawn.
-FILES = settings(PROFILE, max_examples=14)
+FILES = settings(PROFILE, max_examples=8)
 GOOD = {"premise": "p", "hypothesis": "h", "label": 0}
 
 not_a_label = st.one_of(st.floats(allow_nan=False), st.booleans(), st.text(max_size=5), st.none(),

@@ -133,6 +133,7 @@ def test_a_local_model_is_identified_by_its_weights(files, tmp_path):
 
 # -- a user's runs, in subprocesses ----------------------------------------------------------
 
+@pytest.mark.heavy  # a proxy and a hub stand-in in real processes; the default run keeps the hub stand-in in-process
 @pytest.mark.slow
 @needs_shared
 def test_through_an_https_proxy_only_the_splits_used_are_downloaded(files, tmp_path):

@@ -75,6 +75,7 @@ def test_sigterm_stops_the_sweep_and_the_rerun_resumes_exactly(tmp_path):
     assert metric_histories(client, jobs[0]) == metric_histories(client, reference)
 
 
+@pytest.mark.heavy  # a real process's stop; the default run keeps the in-process stops (tests/train)
 @pytest.mark.slow
 def test_ctrl_c_in_a_single_run_saves_a_checkpoint(tmp_path):
     result = run_xlt("experiment=smoke", "technique=fine_tune", f"output_dir={tmp_path}", fault="sigterm:*:12")

@@ -78,6 +78,29 @@ def test_reproduce_names_what_is_missing(tmp_path, target, error):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_reproducing_a_run_logged_with_a_masked_credential_asks_for_it_again(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    from omegaconf import OmegaConf
+
+    from xlt.cli.main import main
+
+    from jobs import composed_job
+
+    snapshot = tmp_path / "job" / ".hydra"
+    snapshot.mkdir(parents=True)
+    config = composed_job(tmp_path / "out", "model=tiny", "data.hub_id=https://ann:***@example.org/xnli")
+    OmegaConf.save(config, snapshot / "config.yaml")  # as the run's hydra/ artifact keeps it
+    started = []
+    monkeypatch.setattr(subprocess, "call", lambda command, env: started.append(command) or 0)
+    assert main(["reproduce", str(tmp_path / "job")]) == 2 and not started
+    assert capsys.readouterr().err == (
+        "xlt: error: data.hub_id: the snapshot holds it masked (https://ann:***@example.org/xnli), as every "
+        f"credential is logged; give it again: xlt reproduce {tmp_path / 'job'} data.hub_id=...\n")
+    url = "data.hub_id=https://ann:pw@example.org/xnli"
+    assert main(["reproduce", str(tmp_path / "job"), url]) == 0 and started[0][-1] == url
+
+
 def test_a_corrupt_jsonl_line_stops_the_command_before_any_run(tmp_path):
     import shutil
 

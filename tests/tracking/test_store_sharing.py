@@ -20,6 +20,7 @@ def _open_store(uri: str, output_dir: str, queue) -> None:
         queue.put(f"{type(e).__name__}: {e}")
 
 
+@pytest.mark.heavy  # three processes racing to create a store: in CI's second run
 def test_processes_with_their_own_output_dirs_create_one_store_once(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     ctx = mp.get_context("spawn")

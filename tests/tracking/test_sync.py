@@ -1,9 +1,11 @@
-"""`xlt sync`, read back through Aim's SDK and compared with MLflow point by point."""
+"""`xlt sync`, read back through Aim's SDK and compared with MLflow point by point; in this process but where
+a kill, a signal or a damaged repository is the point."""
 import os
 import signal
 import struct
 import sys
 import zlib
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,7 +64,18 @@ def store(tmp_path):
 
 
 def xlt_sync(*args, fault=""):
+    """`xlt sync ARGS` in a real process: for a kill, a signal, an exit status read from outside."""
     return xlt_cli("sync", *args, fault=fault)
+
+
+def sync_here(capsys, *args):
+    """`xlt sync ARGS` in this process, as the command line calls it (no interpreter start-up)."""
+    from xlt.cli.main import main
+
+    capsys.readouterr()
+    code = main(["sync", *args])
+    said = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=said.out, stderr=said.err)
 
 
 def aim_view(repo_dir):
@@ -116,10 +129,10 @@ def test_names_map_to_aim_name_and_context():
         [16, 5e-05, True, None, "en,de", [1, 2], "abc"]
 
 
-def test_sync_converts_everything_then_only_what_is_new(store):
+def test_sync_converts_everything_then_only_what_is_new(store, capsys):
     tmp_path, uri, client, runs = store
     repo = tmp_path / "aim"
-    first = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
+    first = sync_here(capsys, "--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
     assert first.returncode == 0, first.stderr[-3000:]
     expected = 3 * (120 + 12 * (len(LANGS) + 1))
     assert f"3 new, 0 updated, 0 unchanged runs; {expected:,} points" in first.stdout
@@ -132,17 +145,18 @@ def test_sync_converts_everything_then_only_what_is_new(store):
     images = {i.name for i in run.repo.query_images(f"run.hash == '{run.hash}'", report_mode=0)}
     assert images == {"plots/curve.png"}
 
-    second = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
+    second = sync_here(capsys, "--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
     assert "0 new, 0 updated, 3 unchanged runs; 0 points" in second.stdout
 
     log_points(client, runs[0], range(120, 150))  # the running run trains on, then finishes
     client.set_terminated(runs[0], "FINISHED")
-    third = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
+    third = sync_here(capsys, "--mlflow-tracking-uri", uri, "--aim-repo", str(repo))
     assert f"0 new, 1 updated, 2 unchanged runs; {30 + 3 * (len(LANGS) + 1):,} points" in third.stdout
     assert_same(client, repo, runs)
     assert aim_view(repo)[runs[0]][0]["mlflow"]["status"] == "FINISHED"
 
 
+@pytest.mark.heavy  # a killed process, then two more: in CI's second run
 def test_a_sync_killed_midway_is_completed_by_the_next(store):
     tmp_path, uri, client, runs = store
     repo = tmp_path / "aim"
@@ -185,17 +199,17 @@ def test_a_parallel_sync_with_a_killed_worker_says_so_and_the_next_completes_it(
     assert_same(client, tmp_path / "aim2", runs)
 
 
-def test_experiment_filter_exclusions_and_bad_input(store):
+def test_experiment_filter_exclusions_and_bad_input(store, capsys):
     tmp_path, uri, client, runs = store
     repo = tmp_path / "aim"
-    only = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo), "--experiment", "beta",
+    only = sync_here(capsys, "--mlflow-tracking-uri", uri, "--aim-repo", str(repo), "--experiment", "beta",
                     "--exclude-artifacts", "plots/*")
     assert "1 new" in only.stdout
     (run, _), = aim_view(repo).values()
     assert not list(run.repo.query_images(f"run.hash == '{run.hash}'", report_mode=0))
-    bad = xlt_sync("--mlflow-tracking-uri", uri, "--aim-repo", str(repo), "--experiment", "gamma")
+    bad = sync_here(capsys, "--mlflow-tracking-uri", uri, "--aim-repo", str(repo), "--experiment", "gamma")
     assert bad.returncode == 2 and bad.stderr.strip() == f"xlt: error: --experiment: no experiment 'gamma' in {uri}"
-    missing = xlt_sync("--mlflow-tracking-uri", f"sqlite:///{tmp_path}/none.db", "--aim-repo", str(repo))
+    missing = sync_here(capsys, "--mlflow-tracking-uri", f"sqlite:///{tmp_path}/none.db", "--aim-repo", str(repo))
     assert missing.returncode == 2 and "--mlflow-tracking-uri: no MLflow store at" in missing.stderr
 
 

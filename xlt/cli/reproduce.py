@@ -21,6 +21,7 @@ import yaml
 from xlt.cli.app import RESULT_FILE_ENV
 from xlt.core import tags
 from xlt.core.errors import ConfigError
+from xlt.core.secrets import MASK
 from xlt.data.hub import COMMIT
 from xlt.tracking.job_run import REPRODUCED_FROM_ENV, RUN_NAME_ENV
 
@@ -128,6 +129,25 @@ def _snapshot(target: str, tracking_uri: str, into: Path) -> Tuple[Path, str, Pa
     return _from_run(target, tracking_uri, into)
 
 
+def _masked_fields(node, prefix: str = ""):
+    """(field, value) of every snapshot value that holds a credential masked when it was logged."""
+    for key, value in (node or {}).items():
+        if isinstance(value, dict):
+            yield from _masked_fields(value, f"{prefix}{key}.")
+        elif MASK in str(value):
+            yield f"{prefix}{key}", value
+
+
+def _check_credentials(snapshot: Path, target: str, overrides: List[str]) -> None:
+    """A run logged with a password in a URL or a token in a tag kept only `***`: the rerun needs the
+    real value again, given as an override, or it would run (and hash) a different config."""
+    given = {o.lstrip("+~").partition("=")[0] for o in overrides}
+    for name, value in _masked_fields(yaml.safe_load((snapshot / "config.yaml").read_text())):
+        if name not in given:
+            raise ConfigError(name, f"the snapshot holds it masked ({value}), as every credential is logged; "
+                                    f"give it again: xlt reproduce {target} {name}=...")
+
+
 def _reproduced_name(snapshot: Path, overrides: List[str]) -> Optional[str]:
     """The original run's name (from its config and overrides), marked, with any new overrides."""
     from omegaconf import OmegaConf
@@ -151,6 +171,7 @@ def reproduce(target: str, overrides: List[str], tracking_uri: str) -> int:
     quiet_third_party()  # no download bars
     with tempfile.TemporaryDirectory(prefix="xlt-reproduce-") as tmp:
         snapshot, source, environment = _snapshot(target, tracking_uri, Path(tmp))
+        _check_credentials(snapshot, target, overrides)
         for notice in [_environment_notice(environment), *_inputs_notice(snapshot, environment)]:
             if notice:
                 print(notice, file=sys.stderr)
