@@ -23,7 +23,7 @@ from xlt.core import tags
 from xlt.core.errors import ConfigError
 from xlt.core.secrets import MASK
 from xlt.data.hub import COMMIT
-from xlt.tracking.job_run import REPRODUCED_FROM_ENV, RUN_NAME_ENV
+from xlt.tracking.job_run import REPRODUCED_FROM_ENV, RUN_NAME_ENV, flatten
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
@@ -129,21 +129,12 @@ def _snapshot(target: str, tracking_uri: str, into: Path) -> Tuple[Path, str, Pa
     return _from_run(target, tracking_uri, into)
 
 
-def _masked_fields(node, prefix: str = ""):
-    """(field, value) of every snapshot value that holds a credential masked when it was logged."""
-    for key, value in (node or {}).items():
-        if isinstance(value, dict):
-            yield from _masked_fields(value, f"{prefix}{key}.")
-        elif MASK in str(value):
-            yield f"{prefix}{key}", value
-
-
 def _check_credentials(snapshot: Path, target: str, overrides: List[str]) -> None:
     """A run logged with a password in a URL or a token in a tag kept only `***`: the rerun needs the
     real value again, given as an override, or it would run (and hash) a different config."""
     given = {o.lstrip("+~").partition("=")[0] for o in overrides}
-    for name, value in _masked_fields(yaml.safe_load((snapshot / "config.yaml").read_text())):
-        if name not in given:
+    for name, value in flatten(yaml.safe_load((snapshot / "config.yaml").read_text())).items():
+        if MASK in value and name not in given:
             raise ConfigError(name, f"the snapshot holds it masked ({value}), as every credential is logged; "
                                     f"give it again: xlt reproduce {target} {name}=...")
 
